@@ -1,0 +1,236 @@
+//! The job kinds (one file each) and what they share: the context a run gets, the plan a
+//! job builds before touching anything, the outcome it returns, and its error type.
+
+pub mod log_retention;
+pub mod noop;
+pub mod report;
+pub mod tsdb_retention;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, JobConfig, Section, SettingsError};
+use crate::output::OutputFormat;
+
+/// A job's settings, by kind: the `kind = "..."` of its `[jobs.<name>]` table.
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    Report(report::Settings),
+    TsdbRetention(tsdb_retention::Settings),
+    LogRetention(log_retention::Settings),
+    Noop(noop::Settings),
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Report(_) => "report",
+            Self::TsdbRetention(_) => "tsdb-retention",
+            Self::LogRetention(_) => "log-retention",
+            Self::Noop(_) => "noop",
+        }
+    }
+
+    /// Connection sections this kind cannot run without.
+    pub fn requires(&self) -> &'static [Section] {
+        match self {
+            Self::Report(_) => report::REQUIRES,
+            Self::TsdbRetention(_) => tsdb_retention::REQUIRES,
+            Self::LogRetention(_) => log_retention::REQUIRES,
+            Self::Noop(_) => noop::REQUIRES,
+        }
+    }
+
+    /// Checks across fields that serde cannot express.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        match self {
+            Self::Report(settings) => settings.validate(),
+            Self::TsdbRetention(settings) => settings.validate(),
+            Self::LogRetention(settings) => settings.validate(),
+            Self::Noop(settings) => settings.validate(),
+        }
+    }
+
+    /// Looks at the world and decides what to do, without changing anything.
+    pub async fn plan(&self, ctx: &JobContext) -> Result<Plan, JobError> {
+        Ok(match self {
+            Self::Report(settings) => Plan::Report(report::plan(ctx, settings).await?),
+            Self::TsdbRetention(settings) => Plan::TsdbRetention(tsdb_retention::plan(ctx, settings).await?),
+            Self::LogRetention(settings) => Plan::LogRetention(log_retention::plan(ctx, settings).await?),
+            Self::Noop(settings) => Plan::Noop(noop::plan(ctx, settings).await?),
+        })
+    }
+}
+
+/// What a run is about to do. `--dry-run` prints it and stops there.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Plan {
+    Report(report::Plan),
+    TsdbRetention(tsdb_retention::Plan),
+    LogRetention(log_retention::Plan),
+    Noop(noop::Plan),
+}
+
+impl Plan {
+    /// Human-readable form (tables) for a terminal.
+    pub fn render_text(&self) -> String {
+        match self {
+            Self::Report(plan) => plan.render_text(),
+            Self::TsdbRetention(plan) => plan.render_text(),
+            Self::LogRetention(plan) => plan.render_text(),
+            Self::Noop(plan) => plan.render_text(),
+        }
+    }
+
+    pub async fn execute(self, ctx: &JobContext, kind: &JobKind) -> Result<Outcome, JobError> {
+        match (self, kind) {
+            (Self::Report(plan), JobKind::Report(settings)) => report::execute(ctx, settings, plan).await,
+            (Self::TsdbRetention(plan), JobKind::TsdbRetention(settings)) => {
+                tsdb_retention::execute(ctx, settings, plan).await
+            }
+            (Self::LogRetention(plan), JobKind::LogRetention(settings)) => {
+                log_retention::execute(ctx, settings, plan).await
+            }
+            (Self::Noop(plan), JobKind::Noop(settings)) => noop::execute(ctx, settings, plan).await,
+            _ => Err(JobError::fatal(anyhow::anyhow!(
+                "internal error: plan and job kind differ"
+            ))),
+        }
+    }
+}
+
+/// Options of one `almanac run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    pub output: OutputFormat,
+    /// `--date`: the day a report covers (default: yesterday in the job's time zone).
+    pub date: Option<NaiveDate>,
+    /// `--force`: go past safety limits such as `max_series_per_run`.
+    pub force: bool,
+    /// Show progress bars (only when stderr is a terminal and not `--quiet`).
+    pub progress: bool,
+}
+
+/// Everything a run may use. Jobs take the time from `now`, never from the system clock,
+/// so `--now` makes runs reproducible.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub config: Arc<Config>,
+    pub job: JobConfig,
+    pub now: DateTime<Utc>,
+    pub run_id: String,
+    pub options: RunOptions,
+    /// Cancelled on shutdown or timeout; long loops check it between steps.
+    pub cancel: CancellationToken,
+}
+
+/// How a finished run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Everything done.
+    Success,
+    /// Done with parts missing (e.g. a report sent with failed panels): exit code 1.
+    Partial,
+    /// `--dry-run`: planned, nothing done.
+    Planned,
+}
+
+/// The result of a run: counts for logs and metrics, warnings, and where results are.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub status: Status,
+    pub summary: String,
+    /// Named counts exported as metrics, e.g. `emails_sent`, `indices_archived`, `bytes_uploaded`.
+    pub counts: BTreeMap<String, u64>,
+    pub warnings: Vec<String>,
+    /// Files or objects the run produced (report paths, archive keys).
+    pub artifacts: Vec<String>,
+}
+
+impl Outcome {
+    pub fn success(summary: impl Into<String>) -> Self {
+        Self {
+            status: Status::Success,
+            summary: summary.into(),
+            counts: BTreeMap::new(),
+            warnings: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
+    pub fn planned() -> Self {
+        Self {
+            status: Status::Planned,
+            ..Self::success("dry run: nothing done")
+        }
+    }
+    pub fn count(mut self, name: &str, value: u64) -> Self {
+        self.counts.insert(name.to_string(), value);
+        self
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Bad input on the command line or in settings: exit code 2, never retried.
+    #[error("{0}")]
+    Usage(String),
+    /// A failure that may go away (connection refused, 503, timeout): retried with backoff.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+    /// A failure a retry will not fix.
+    #[error("{0:#}")]
+    Fatal(anyhow::Error),
+    /// The run took longer than the job's `timeout`.
+    #[error("timed out after {0}")]
+    TimedOut(crate::config::HumanDuration),
+    /// Shutdown asked the run to stop.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl JobError {
+    pub fn transient(error: impl Into<anyhow::Error>) -> Self {
+        Self::Transient(error.into())
+    }
+    pub fn fatal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Fatal(error.into())
+    }
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+    /// Adds context to the message while keeping the classification.
+    pub fn context(self, context: impl std::fmt::Display + Send + Sync + 'static) -> Self {
+        match self {
+            Self::Transient(error) => Self::Transient(error.context(context)),
+            Self::Fatal(error) => Self::Fatal(error.context(context)),
+            Self::Usage(message) => Self::Usage(format!("{context}: {message}")),
+            other => other,
+        }
+    }
+}
+
+/// Errors of clients (one per external system) say whether retrying can help.
+pub trait Transience {
+    fn is_transient(&self) -> bool;
+}
+
+impl<E> From<E> for JobError
+where
+    E: Transience + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: E) -> Self {
+        if error.is_transient() {
+            Self::Transient(error.into())
+        } else {
+            Self::Fatal(error.into())
+        }
+    }
+}

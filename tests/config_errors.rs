@@ -1,0 +1,98 @@
+//! Every kind of bad jobs.toml exits with code 2 and an error naming file:line:col and the
+//! key, and the repo's own jobs.toml validates.
+
+mod support;
+
+use support::{Workspace, run};
+
+const GOOD_HEAD: &str = "[prometheus]\nurl = \"http://127.0.0.1:9\"\n\n";
+
+/// (name, jobs.toml content, expected "line:col", expected key, a word the message must have)
+fn cases() -> Vec<(&'static str, String, &'static str, &'static str, &'static str)> {
+    let job = |body: &str| format!("{GOOD_HEAD}[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n{body}");
+    vec![
+        ("bad cron", format!("{GOOD_HEAD}[jobs.a]\nkind = \"noop\"\nschedule = \"0 61 * * *\"\n"), "6:1", "jobs.a.schedule", "cron"),
+        ("cron with too many fields", format!("{GOOD_HEAD}[jobs.a]\nkind = \"noop\"\nschedule = \"0 0 0 7 * * * *\"\n"), "6:1", "jobs.a.schedule", "fields"),
+        ("unknown time zone", job("timezone = \"Mars/Olympus_Mons\"\n"), "7:1", "jobs.a.timezone", "time zone"),
+        ("unknown key in a job", job("sleeep = \"1s\"\n"), "7:1", "jobs.a.sleeep", "unknown field"),
+        ("wrong type", job("retries = \"three\"\n"), "7:1", "jobs.a.retries", "invalid type"),
+        ("bad duration", job("timeout = \"10 minutes\"\n"), "7:1", "jobs.a.timeout", "duration"),
+        ("unknown job kind", format!("{GOOD_HEAD}[jobs.a]\nkind = \"backup\"\nschedule = \"0 7 * * *\"\n"), "5:1", "jobs.a.kind", "unknown job kind"),
+        ("missing kind", format!("{GOOD_HEAD}[jobs.a]\nschedule = \"0 7 * * *\"\n"), "4:7", "jobs.a", "kind"),
+        ("missing schedule", format!("{GOOD_HEAD}[jobs.a]\nkind = \"noop\"\n"), "4:7", "jobs.a", "schedule"),
+        ("unknown section", format!("{GOOD_HEAD}[grafana]\nurl = \"http://x\"\n"), "4:2", "grafana", "unknown section"),
+        ("unknown key in a section", "[prometheus]\nurl = \"http://127.0.0.1:9\"\nuri = \"x\"\n".to_string(), "3:1", "prometheus.uri", "unknown field"),
+        ("invalid URL", "[prometheus]\nurl = \"prometheus:9090/x y\"\n".to_string(), "2:1", "prometheus.url", "URL"),
+        ("unset environment variable", "[prometheus]\nurl = \"${ALMANAC_TEST_SURELY_UNSET}\"\n".to_string(), "2:1", "prometheus.url", "ALMANAC_TEST_SURELY_UNSET is not set"),
+        ("missing secret file", "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\nusername = \"u\"\npassword_file = \"/nonexistent/smtp-password\"\n".to_string(), "5:1", "smtp.password_file", "cannot read secret file"),
+        ("secret given twice", "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\nusername = \"u\"\npassword = \"x\"\npassword_file = \"pw\"\n".to_string(), "5:1", "smtp.password", "not both"),
+        ("bad TLS mode", "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\ntls = \"ssl\"\n".to_string(), "4:1", "smtp.tls", "unknown variant"),
+        ("missing section a kind needs", "[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\n".to_string(), "2:1", "jobs.r.kind", "[prometheus]"),
+        ("bad listen address", "[serve]\nlisten = \"everywhere\"\n".to_string(), "2:1", "serve.listen", "listen address"),
+        ("syntax error", "[prometheus\nurl = 1\n".to_string(), "1:12", "(syntax)", ""),
+    ]
+}
+
+#[test]
+fn bad_configs_exit_2_with_file_line_column_and_key() {
+    let cases = cases();
+    assert!(cases.len() >= 12);
+    for (name, content, position, key, word) in cases {
+        let workspace = Workspace::new();
+        workspace.write("pw", "secret\n");
+        let file = workspace.write("jobs.toml", &content);
+        let result = workspace.almanac(&["validate"], &[]);
+        assert_eq!(
+            result.code(),
+            2,
+            "case {name:?}: expected exit 2\n{}",
+            result.describe()
+        );
+        let stderr = result.stderr();
+        let expected = format!("{}:{position}: {key}: ", file.display());
+        assert!(
+            stderr.contains(&expected),
+            "case {name:?}: expected {expected:?} in stderr\n{}",
+            result.describe()
+        );
+        assert!(
+            stderr.contains(word),
+            "case {name:?}: expected {word:?} in the message\n{}",
+            result.describe()
+        );
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "jobs.toml",
+        "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\npassword = \"${SMTP_PASSWORD}\"\n",
+    );
+    let result = workspace.almanac(&["validate"], &[("SMTP_PASSWORD", "hunter2-very-secret")]);
+    result.expect_code(2);
+    assert!(result.stderr().contains("smtp.username"), "{}", result.describe());
+    assert!(!result.stderr().contains("hunter2"), "{}", result.describe());
+}
+
+#[test]
+fn the_repository_jobs_toml_validates() {
+    let config = support::repo().join("jobs.toml");
+    let result = run(&["--config", config.to_str().unwrap(), "validate"], &[]);
+    result.expect_code(0);
+    assert!(result.stdout().contains("daily-report"), "{}", result.describe());
+}
+
+#[test]
+fn unknown_job_is_a_usage_error() {
+    let workspace = Workspace::new();
+    workspace.write("jobs.toml", "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n");
+    let result = workspace.almanac(&["run", "nope"], &[]);
+    result.expect_code(2);
+    assert!(
+        result.stderr().contains("no job named \"nope\""),
+        "{}",
+        result.describe()
+    );
+}
