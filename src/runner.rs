@@ -135,6 +135,7 @@ pub async fn run_job(
         job,
         now,
         run_id: run_id.clone(),
+        attempt: 1,
         options,
         cancel: cancel.child_token(),
     };
@@ -172,7 +173,11 @@ async fn attempt_loop(ctx: &JobContext, attempts: &mut u32) -> Result<Outcome, J
     let mut delay = ctx.job.backoff.as_std();
     loop {
         *attempts += 1;
-        match attempt(ctx).await {
+        let ctx = JobContext {
+            attempt: *attempts,
+            ..ctx.clone()
+        };
+        match attempt(&ctx).await {
             Err(error) if error.is_transient() && *attempts <= ctx.job.retries => {
                 warn!(message = "attempt failed, will retry", attempt = *attempts, retry_in_seconds = delay.as_secs_f64(), %error);
                 tokio::select! {

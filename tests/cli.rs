@@ -101,3 +101,41 @@ fn logs_are_json_with_job_and_run_id_when_not_a_terminal() {
     assert_eq!(finished["span"]["job"], "a");
     assert!(finished["span"]["run_id"].as_str().is_some_and(|id| id.len() == 36));
 }
+
+#[test]
+fn transient_failures_are_retried_with_exponential_backoff() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "jobs.toml",
+        "[jobs.flaky]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\ntransient_failures = 2\nretries = 2\nbackoff = \"1s\"\n\n\
+         [jobs.gives-up]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\ntransient_failures = 5\nretries = 1\nbackoff = \"1s\"\n",
+    );
+    let started = std::time::Instant::now();
+    let result = workspace.almanac(&["run", "flaky", "--output", "json"], &[]);
+    result.expect_code(0);
+    let report: serde_json::Value = serde_json::from_str(result.stdout().trim()).unwrap();
+    assert_eq!(report["attempts"], 3);
+    // Backoff 1 s then 2 s.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        result.stderr().matches("attempt failed, will retry").count(),
+        2,
+        "{}",
+        result.describe()
+    );
+
+    let result = workspace.almanac(&["run", "gives-up", "--output", "json"], &[]);
+    result.expect_code(1);
+    let report: serde_json::Value = serde_json::from_str(result.stdout().trim()).unwrap();
+    assert_eq!(report["attempts"], 2);
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("transient failure of attempt 2")
+    );
+}

@@ -125,6 +125,8 @@ pub struct JobContext {
     pub job: JobConfig,
     pub now: DateTime<Utc>,
     pub run_id: String,
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub attempt: u32,
     pub options: RunOptions,
     /// Cancelled on shutdown or timeout; long loops check it between steps.
     pub cancel: CancellationToken,

@@ -17,6 +17,9 @@ pub struct Settings {
     /// Fail every run (to test alerts and metrics of failed runs).
     #[serde(default)]
     pub fail: bool,
+    /// The first N attempts of each run fail with a transient error (to test retries).
+    #[serde(default)]
+    pub transient_failures: u32,
 }
 
 fn zero() -> HumanDuration {
@@ -56,6 +59,12 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, _plan: Plan) -> Resu
     tokio::select! {
         _ = tokio::time::sleep(settings.sleep.as_std()) => {}
         _ = ctx.cancel.cancelled() => return Err(JobError::Cancelled),
+    }
+    if ctx.attempt <= settings.transient_failures {
+        return Err(JobError::transient(anyhow::anyhow!(
+            "noop job: transient failure of attempt {}",
+            ctx.attempt
+        )));
     }
     if settings.fail {
         return Err(JobError::fatal(anyhow::anyhow!("noop job configured to fail")));
