@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
 
+pub mod admin;
+
 use super::http::{HttpClient, HttpError};
 use crate::config::HttpEndpoint;
 use crate::jobs::Transience;
