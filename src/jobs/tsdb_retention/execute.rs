@@ -29,9 +29,10 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
             return Err(JobError::Cancelled);
         }
         // Stale: up to now − after, so samples of a series that came back since stay.
-        // Retain: up to now − keep. VictoriaMetrics ignores the range (whole series).
+        // Retain: up to now − keep. VictoriaMetrics deletes whole series: no range is sent.
+        let end = (!plan.server.is_victoria_metrics()).then_some(request.end);
         admin
-            .delete_series(&request.matchers, None, Some(request.end))
+            .delete_series(&request.matchers, None, end)
             .await
             .map_err(|e| {
                 JobError::from(e).context(format!(
