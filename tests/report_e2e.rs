@@ -256,7 +256,6 @@ fn smtp_section(addr: &str, tls: &str, auth: bool) -> String {
     } else {
         String::new()
     };
-    let host = if auth.is_empty() { host } else { "localhost" };
     format!(
         "\n[smtp]\nhost = \"{host}\"\nport = {port}\ntls = \"{tls}\"\nfrom = \"Monitoring <monitoring@example.com>\"\n{auth}"
     )
@@ -360,7 +359,7 @@ query = 'sum(rate(aindusdb_requests_total[$__range]'
 "#;
     ws.write(
         "jobs.toml",
-        &jobs_toml(prometheus.get("ALMANAC_TEST_PROMETHEUS_URL"), "", "slos = []", &out) + panels,
+        &(jobs_toml(prometheus.get("ALMANAC_TEST_PROMETHEUS_URL"), "", "slos = []", &out) + panels),
     );
     let run = run_day(&ws, date);
     run.expect_code(1);
@@ -371,7 +370,11 @@ query = 'sum(rate(aindusdb_requests_total[$__range]'
         parsed.text
     );
     assert!(parsed.html.contains("no data: Prometheus rejected the query"));
-    assert!(parsed.subject.contains("incomplete"), "{}", parsed.subject);
+    assert!(
+        parsed.subject.to_lowercase().contains("incomplete"),
+        "{}",
+        parsed.subject
+    );
     let truth = synth::truth(date, TZ.parse().unwrap());
     assert!(parsed.text.contains(&format!("{:.2} %", truth.uptime * 100.0)));
 }

@@ -190,7 +190,7 @@ pub fn render(
         let mut tick = start;
         while tick <= end {
             let local = tick.with_timezone(&tz);
-            if local.minute() == 0 && local.hour() % 3 == 0 {
+            if local.minute() == 0 && local.hour().is_multiple_of(3) {
                 let x = tick.timestamp() as f64;
                 chart
                     .draw_series(std::iter::once(PathElement::new(

@@ -136,7 +136,7 @@ impl Unit {
         match self {
             Self::Number => {
                 let d = decimals.unwrap_or(if value.fract() == 0.0 { 0 } else { 2 });
-                format!("{value:.d$}")
+                group_thousands(&format!("{value:.d$}"))
             }
             Self::Percent => format!("{:.*} %", decimals.unwrap_or(2), value * 100.0),
             Self::Seconds if value.abs() < 1.0 => format!("{:.*} ms", decimals.unwrap_or(1), value * 1000.0),
@@ -165,6 +165,23 @@ impl Unit {
             _ if value.abs() >= 1000.0 => format!("{:.1}k", value / 1000.0),
             _ => format!("{value:.1}"),
         }
+    }
+}
+
+/// `1234567.5` → `1,234,567.5`.
+fn group_thousands(text: &str) -> String {
+    let (sign, rest) = text.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", text));
+    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(frac) => format!("{sign}{grouped}.{frac}"),
+        None => format!("{sign}{grouped}"),
     }
 }
 
@@ -229,6 +246,7 @@ mod tests {
         assert_eq!(Unit::Seconds.format(1.75, None), "1.75 s");
         assert_eq!(Unit::Bytes.format(2.0 * 1024.0 * 1024.0 * 1024.0, None), "2.00 GiB");
         assert_eq!(Unit::Number.format(40.0, None), "40");
+        assert_eq!(Unit::Number.format(-1234567.25, None), "-1,234,567.25");
         assert_eq!(change(100.0, 83.333), Some("↑ 20.0 %".into()));
         assert_eq!(change(0.004, 0.005), Some("↓ 20.0 %".into()));
         assert_eq!(change(1.0, 0.0), None);

@@ -44,9 +44,9 @@ pub struct Owned {
 
 /// A PromQL duration for a chart step: `5m`, `1h`, `30s`.
 fn step_duration(step: u64) -> String {
-    if step % 3600 == 0 {
+    if step.is_multiple_of(3600) {
         format!("{}h", step / 3600)
-    } else if step % 60 == 0 {
+    } else if step.is_multiple_of(60) {
         format!("{}m", step / 60)
     } else {
         format!("{step}s")
@@ -234,7 +234,6 @@ pub async fn build(
             .iter()
             .zip(&results)
             .find(|(o, _)| o.section == section && o.index == index && o.purpose == purpose)
-            .map(|(o, r)| (o, r))
     };
     let range_hours = (day_seconds as f64 / 3600.0).ceil() as u32;
     let mut images = Vec::new();

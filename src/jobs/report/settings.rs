@@ -9,10 +9,22 @@ use serde::{Deserialize, Serialize};
 use crate::config::{HumanDuration, KeyPath, SettingsError};
 use crate::report::{Thresholds, Unit};
 
-/// Settings of a `[jobs.<name>]` table of kind `report`.
+/// Settings of a `[jobs.<name>]` table of kind `report` (boxed: the job-kind enum stays small).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct Settings(pub Box<ReportSettings>);
+
+impl std::ops::Deref for Settings {
+    type Target = ReportSettings;
+    fn deref(&self) -> &ReportSettings {
+        &self.0
+    }
+}
+
+/// The fields of a `report` job's table.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Settings {
+pub struct ReportSettings {
     /// Recipients (`To`). Required when `[smtp]` is configured.
     #[serde(default)]
     pub to: Vec<String>,
@@ -150,6 +162,12 @@ pub fn default_slos() -> Vec<SloSettings> {
 }
 
 impl Settings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.0.validate()
+    }
+}
+
+impl ReportSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let root = KeyPath::root();
         if self.parallelism == 0 {
