@@ -40,3 +40,75 @@ pub async fn check_connection(config: &SmtpConfig) -> Result<(), String> {
         Err(error) => Err(error.to_string()),
     }
 }
+
+/// Why an email was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The transport could not be built from `[smtp]`.
+    #[error("SMTP setup: {0}")]
+    Setup(String),
+    /// The server refused for good (5xx): retrying would not help.
+    #[error("SMTP server {server} refused the email permanently: {message}")]
+    Permanent { server: String, message: String },
+    /// Temporary refusals (4xx) until the attempts ran out.
+    #[error("SMTP server {server} refused the email temporarily {attempts} times: {message}")]
+    Temporary {
+        server: String,
+        attempts: u32,
+        message: String,
+    },
+    /// No answer, TLS or connection failure.
+    #[error("cannot reach SMTP server {server}: {message}")]
+    Connection { server: String, message: String },
+}
+
+impl crate::jobs::Transience for SendError {
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Connection { .. })
+    }
+}
+
+/// Sends `message`, retrying temporary (4xx) refusals up to `attempts` times with `backoff`
+/// doubling between tries; permanent (5xx) refusals are not retried. Returns the attempts used.
+pub async fn send_with_retries(
+    config: &SmtpConfig,
+    message: lettre::Message,
+    attempts: u32,
+    backoff: std::time::Duration,
+) -> Result<u32, SendError> {
+    use lettre::AsyncTransport;
+    let server = format!("{}:{}", config.host, config.port());
+    let transport = transport(config).map_err(SendError::Setup)?;
+    let mut delay = backoff;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match transport.send(message.clone()).await {
+            Ok(_) => return Ok(attempt),
+            Err(error) if error.is_permanent() => {
+                return Err(SendError::Permanent {
+                    server,
+                    message: error.to_string(),
+                });
+            }
+            Err(error) if error.is_transient() => {
+                if attempt >= attempts.max(1) {
+                    return Err(SendError::Temporary {
+                        server,
+                        attempts: attempt,
+                        message: error.to_string(),
+                    });
+                }
+                tracing::warn!(message = "SMTP temporary refusal, retrying", %error, attempt, delay_seconds = delay.as_secs_f64());
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(error) => {
+                return Err(SendError::Connection {
+                    server,
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Settings of a `report` job: recipients, delivery, query limits, and the sections, panels
+//! and SLOs (defaults in `defaults.toml`, from the seed's dashboards and SLO definitions).
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{HumanDuration, KeyPath, SettingsError};
+use crate::report::{Thresholds, Unit};
+
+/// Settings of a `[jobs.<name>]` table of kind `report` (boxed: the job-kind enum stays small).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct Settings(pub Box<ReportSettings>);
+
+impl std::ops::Deref for Settings {
+    type Target = ReportSettings;
+    fn deref(&self) -> &ReportSettings {
+        &self.0
+    }
+}
+
+/// The fields of a `report` job's table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Recipients (`To`). Required when `[smtp]` is configured.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Copy recipients (`Cc`).
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Sender; default: `[smtp].from`, or `almanac <almanac@localhost>` without `[smtp]`.
+    pub from: Option<String>,
+    /// Heading of the report and start of the subject.
+    #[serde(default = "default_title")]
+    pub title: String,
+    /// Subject line; `{title}`, `{date}` and `{status}` are replaced.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    /// Where the `.eml`, `.html` and PNGs go when no `[smtp]` is configured (relative to the
+    /// working directory).
+    #[serde(default = "default_out_dir")]
+    pub out_dir: PathBuf,
+    /// Queries running at once.
+    #[serde(default = "default_parallelism")]
+    pub parallelism: usize,
+    /// Timeout of each query; a slow query leaves its panel "no data", the rest still goes out.
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout: HumanDuration,
+    /// Step of chart range queries (and `$__interval`).
+    #[serde(default = "default_step")]
+    pub step: HumanDuration,
+    /// Series drawn (and rows listed) per panel before the rest is summed as "other".
+    #[serde(default = "default_top_series")]
+    pub top_series: usize,
+    /// Sending attempts when the SMTP server answers 4xx (5xx is never retried).
+    #[serde(default = "default_send_attempts")]
+    pub send_attempts: u32,
+    /// Wait before the second attempt; doubles each time.
+    #[serde(default = "default_send_backoff")]
+    pub send_backoff: HumanDuration,
+    /// Sections of panels, in order.
+    #[serde(default = "default_sections")]
+    pub sections: Vec<SectionSettings>,
+    /// Service level objectives shown in their own table.
+    #[serde(default = "default_slos")]
+    pub slos: Vec<SloSettings>,
+}
+
+/// `[[jobs.<name>.sections]]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SectionSettings {
+    pub title: String,
+    #[serde(default)]
+    pub panels: Vec<PanelSettings>,
+}
+
+/// `[[jobs.<name>.sections.panels]]`: a stat, a chart, or both.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PanelSettings {
+    pub title: String,
+    /// One line under the title.
+    pub description: Option<String>,
+    /// Instant PromQL evaluated at the end of the day (and of the day before, for the change).
+    /// Several series become one row each (named by `legend`).
+    pub query: Option<String>,
+    /// PromQL charted over the day every `step`.
+    pub chart: Option<String>,
+    /// Series name template, e.g. `{{operation_type}}`.
+    pub legend: Option<String>,
+    /// `number`, `percent` (ratio 0..1), `seconds`, `per_second` or `bytes`.
+    #[serde(default)]
+    pub unit: Unit,
+    /// Decimals shown (default per unit).
+    pub decimals: Option<usize>,
+    /// `{ warn = ..., critical = ... }`; warn > critical means higher is better.
+    pub thresholds: Option<Thresholds>,
+}
+
+/// `[[jobs.<name>.slos]]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SloSettings {
+    pub name: String,
+    pub description: Option<String>,
+    /// Target ratio, e.g. 0.999.
+    pub objective: f64,
+    /// Compliance window ending at the end of the report day, e.g. `30d`.
+    pub window: HumanDuration,
+    /// PromQL giving the SLI (0..1) over `$__range`.
+    pub sli: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    sections: Vec<SectionSettings>,
+    slos: Vec<SloSettings>,
+}
+
+static DEFAULTS: LazyLock<Defaults> =
+    LazyLock::new(|| toml::from_str(include_str!("defaults.toml")).expect("defaults.toml is valid"));
+
+fn default_title() -> String {
+    "AindusDB daily report".into()
+}
+fn default_subject() -> String {
+    "{title} {date}: {status}".into()
+}
+fn default_out_dir() -> PathBuf {
+    PathBuf::from("out")
+}
+fn default_parallelism() -> usize {
+    8
+}
+fn default_query_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_step() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+fn default_top_series() -> usize {
+    5
+}
+fn default_send_attempts() -> u32 {
+    3
+}
+fn default_send_backoff() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+/// The built-in sections (also written out in the repository's jobs.toml).
+pub fn default_sections() -> Vec<SectionSettings> {
+    DEFAULTS.sections.clone()
+}
+/// The built-in SLOs.
+pub fn default_slos() -> Vec<SloSettings> {
+    DEFAULTS.slos.clone()
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.0.validate()
+    }
+}
+
+impl ReportSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let root = KeyPath::root();
+        if self.parallelism == 0 {
+            return Err(SettingsError::new(root.key("parallelism"), "must be at least 1"));
+        }
+        if self.step.as_std().as_secs() < 1 {
+            return Err(SettingsError::new(root.key("step"), "must be at least 1s"));
+        }
+        if self.send_attempts == 0 {
+            return Err(SettingsError::new(root.key("send_attempts"), "must be at least 1"));
+        }
+        if self.sections.iter().all(|s| s.panels.is_empty()) && self.slos.is_empty() {
+            return Err(SettingsError::new(
+                root.key("sections"),
+                "a report needs at least one panel or SLO",
+            ));
+        }
+        for (i, section) in self.sections.iter().enumerate() {
+            for (j, panel) in section.panels.iter().enumerate() {
+                let at = root.key("sections").index(i).key("panels").index(j);
+                if panel.query.is_none() && panel.chart.is_none() {
+                    return Err(SettingsError::new(at, "a panel needs a `query`, a `chart` or both"));
+                }
+                if let Some(t) = panel.thresholds
+                    && (t.warn == t.critical || !t.warn.is_finite() || !t.critical.is_finite())
+                {
+                    return Err(SettingsError::new(
+                        at.key("thresholds"),
+                        "warn and critical must be different numbers (warn > critical: higher is better)",
+                    ));
+                }
+            }
+        }
+        for (i, slo) in self.slos.iter().enumerate() {
+            if !(slo.objective > 0.0 && slo.objective < 1.0) {
+                return Err(SettingsError::new(
+                    root.key("slos").index(i).key("objective"),
+                    format!("must be between 0 and 1 (exclusive), e.g. 0.999; got {}", slo.objective),
+                ));
+            }
+        }
+        for (key, list) in [("to", &self.to), ("cc", &self.cc)] {
+            for (i, address) in list.iter().enumerate() {
+                if address.parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(SettingsError::new(
+                        root.key(key).index(i),
+                        format!("invalid email address {address:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let settings: Settings = toml::from_str("").unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.sections.len(), 3);
+        assert_eq!(settings.slos.len(), 3);
+    }
+
+    #[test]
+    fn bad_thresholds_are_located() {
+        let settings: Settings = toml::from_str(
+            "[[sections]]\ntitle='a'\n[[sections.panels]]\ntitle='b'\nquery='up'\nthresholds={warn=1,critical=1}",
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err();
+        assert!(error.message.contains("different"));
+    }
+}
+
+#[cfg(test)]
+mod repo_config {
+    use super::*;
+
+    /// The repository's jobs.toml spells out the defaults; they must not drift apart.
+    #[test]
+    fn jobs_toml_lists_the_default_panels() {
+        let text = include_str!("../../../jobs.toml");
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let mut table = value["jobs"]["daily-report"].as_table().unwrap().clone();
+        for common in [
+            "kind",
+            "description",
+            "schedule",
+            "timezone",
+            "timeout",
+            "retries",
+            "backoff",
+        ] {
+            table.remove(common);
+        }
+        let settings: Settings = toml::Value::Table(table).try_into().unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.sections, default_sections());
+        assert_eq!(settings.slos, default_slos());
+    }
+}

@@ -1,0 +1,254 @@
+//! The daily report's building blocks: the report day, statuses and value formatting shared
+//! by the query, SLO, chart, rendering and MIME modules that `jobs::report` drives.
+
+pub mod chart;
+pub mod mime;
+pub mod query;
+pub mod render;
+pub mod slo;
+pub mod synth;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Local midnight to local midnight of `date` in `tz`, in UTC: 23 or 25 hours on DST days.
+/// A midnight that does not exist (a DST gap at 00:00) starts at the first valid instant.
+pub fn day_bounds(date: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start_of = |day: NaiveDate| {
+        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        (0..=180)
+            .find_map(|minutes| {
+                tz.from_local_datetime(&(midnight + Duration::minutes(minutes)))
+                    .earliest()
+            })
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+    };
+    (start_of(date), start_of(date.succ_opt().unwrap_or(date)))
+}
+
+/// A PromQL duration for `seconds`: whole hours as `24h`, else seconds.
+pub fn promql_duration(seconds: i64) -> String {
+    if seconds % 3600 == 0 {
+        format!("{}h", seconds / 3600)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// The status of a value, a panel, an SLO or the whole report (worst wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    /// No thresholds configured: shown neutral.
+    Info,
+    NoData,
+    Warning,
+    Critical,
+}
+
+impl Level {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Info => "INFO",
+            Self::NoData => "NO DATA",
+            Self::Warning => "WARNING",
+            Self::Critical => "CRITICAL",
+        }
+    }
+    /// Text colour.
+    pub fn color(self) -> &'static str {
+        match self {
+            Self::Ok => "#1a7f37",
+            Self::Info => "#24292f",
+            Self::NoData => "#57606a",
+            Self::Warning => "#9a6700",
+            Self::Critical => "#cf222e",
+        }
+    }
+    /// Background colour.
+    pub fn background(self) -> &'static str {
+        match self {
+            Self::Ok => "#dafbe1",
+            Self::Info => "#f6f8fa",
+            Self::NoData => "#eaeef2",
+            Self::Warning => "#fff8c5",
+            Self::Critical => "#ffebe9",
+        }
+    }
+}
+
+/// Warning and critical thresholds; their order gives the direction (warn > critical: higher
+/// is better, e.g. uptime; warn < critical: lower is better, e.g. latency).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub warn: f64,
+    pub critical: f64,
+}
+
+impl Thresholds {
+    pub fn level(&self, value: f64) -> Level {
+        if value.is_nan() {
+            return Level::NoData;
+        }
+        let higher_is_better = self.warn > self.critical;
+        let worse_than = |limit: f64| if higher_is_better { value < limit } else { value > limit };
+        if worse_than(self.critical) {
+            Level::Critical
+        } else if worse_than(self.warn) {
+            Level::Warning
+        } else {
+            Level::Ok
+        }
+    }
+}
+
+/// How a panel's numbers are shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A plain number.
+    #[default]
+    Number,
+    /// A ratio 0..1 shown as a percentage.
+    Percent,
+    /// Seconds, shown in ms below one second.
+    Seconds,
+    /// A rate per second.
+    PerSecond,
+    /// Bytes, shown in KiB/MiB/GiB.
+    Bytes,
+}
+
+impl Unit {
+    /// `value` formatted with `decimals` (or the unit's default).
+    pub fn format(self, value: f64, decimals: Option<usize>) -> String {
+        if value.is_nan() {
+            return "n/a".into();
+        }
+        if value.is_infinite() {
+            return if value > 0.0 { "+∞" } else { "−∞" }.into();
+        }
+        match self {
+            Self::Number => {
+                let d = decimals.unwrap_or(if value.fract() == 0.0 { 0 } else { 2 });
+                group_thousands(&format!("{value:.d$}"))
+            }
+            Self::Percent => format!("{:.*} %", decimals.unwrap_or(2), value * 100.0),
+            Self::Seconds if value.abs() < 1.0 => format!("{:.*} ms", decimals.unwrap_or(1), value * 1000.0),
+            Self::Seconds => format!("{:.*} s", decimals.unwrap_or(2), value),
+            Self::PerSecond => format!("{:.*}/s", decimals.unwrap_or(2), value),
+            Self::Bytes => {
+                let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+                let mut v = value;
+                let mut i = 0;
+                while v.abs() >= 1024.0 && i < units.len() - 1 {
+                    v /= 1024.0;
+                    i += 1;
+                }
+                format!("{v:.*} {}", if i == 0 { 0 } else { decimals.unwrap_or(2) }, units[i])
+            }
+        }
+    }
+
+    /// A short axis label form.
+    pub fn axis(self, value: f64) -> String {
+        match self {
+            Self::Percent => format!("{:.1}%", value * 100.0),
+            Self::Seconds if value.abs() < 1.0 => format!("{:.0}ms", value * 1000.0),
+            Self::Seconds => format!("{value:.1}s"),
+            Self::Bytes => self.format(value, Some(1)),
+            _ if value.abs() >= 1000.0 => format!("{:.1}k", value / 1000.0),
+            _ => format!("{value:.1}"),
+        }
+    }
+}
+
+/// `1234567.5` → `1,234,567.5`.
+fn group_thousands(text: &str) -> String {
+    let (sign, rest) = text.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", text));
+    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(frac) => format!("{sign}{grouped}.{frac}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// The change of `current` against `previous`: an arrow and a relative percentage.
+pub fn change(current: f64, previous: f64) -> Option<String> {
+    if !current.is_finite() || !previous.is_finite() || previous == 0.0 {
+        return None;
+    }
+    let pct = (current - previous) / previous.abs() * 100.0;
+    Some(if pct.abs() < 0.005 {
+        "→ 0 %".to_string()
+    } else {
+        let arrow = if pct > 0.0 { "↑" } else { "↓" };
+        let digits = if pct.abs() >= 10.0 { 1 } else { 2 };
+        format!("{arrow} {:.*} %", digits, pct.abs())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dst_days_are_23_and_25_hours() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let len = |d| {
+            let (s, e) = day_bounds(d, paris);
+            (e - s).num_hours()
+        };
+        assert_eq!(len(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap()), 23);
+        assert_eq!(len(NaiveDate::from_ymd_opt(2026, 10, 25).unwrap()), 25);
+        assert_eq!(len(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()), 24);
+        let (start, _) = day_bounds(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(), paris);
+        assert_eq!(start.to_rfc3339(), "2026-11-23T23:00:00+00:00");
+        assert_eq!(promql_duration(23 * 3600), "23h");
+        assert_eq!(promql_duration(86_399), "86399s");
+    }
+
+    #[test]
+    fn thresholds_take_their_direction_from_their_order() {
+        let uptime = Thresholds {
+            warn: 0.9995,
+            critical: 0.999,
+        };
+        assert_eq!(uptime.level(0.9999), Level::Ok);
+        assert_eq!(uptime.level(0.9993), Level::Warning);
+        assert_eq!(uptime.level(0.99), Level::Critical);
+        let latency = Thresholds {
+            warn: 0.5,
+            critical: 1.0,
+        };
+        assert_eq!(latency.level(0.3), Level::Ok);
+        assert_eq!(latency.level(0.7), Level::Warning);
+        assert_eq!(latency.level(2.0), Level::Critical);
+        assert_eq!(latency.level(f64::NAN), Level::NoData);
+    }
+
+    #[test]
+    fn units_and_changes_format_for_people() {
+        assert_eq!(Unit::Percent.format(0.99930556, None), "99.93 %");
+        assert_eq!(Unit::Seconds.format(0.488889, None), "488.9 ms");
+        assert_eq!(Unit::Seconds.format(1.75, None), "1.75 s");
+        assert_eq!(Unit::Bytes.format(2.0 * 1024.0 * 1024.0 * 1024.0, None), "2.00 GiB");
+        assert_eq!(Unit::Number.format(40.0, None), "40");
+        assert_eq!(Unit::Number.format(-1234567.25, None), "-1,234,567.25");
+        assert_eq!(change(100.0, 83.333), Some("↑ 20.0 %".into()));
+        assert_eq!(change(0.004, 0.005), Some("↓ 20.0 %".into()));
+        assert_eq!(change(1.0, 0.0), None);
+    }
+}
