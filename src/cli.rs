@@ -44,6 +44,22 @@ pub enum Command {
     List(ListArgs),
     /// Check the configuration without touching any server (or with --connect, check each answers).
     Validate(ValidateArgs),
+    /// Write Kubernetes manifests from jobs.toml: one CronJob per job and the ConfigMap.
+    K8s(K8sArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct K8sArgs {
+    /// Container image of the CronJobs (default: almanac:<version>).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Folder to write the manifests into (stale generated files there are removed);
+    /// without it, all manifests go to stdout as one multi-document YAML stream.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Namespace of the generated objects (default: none, i.e. kubectl's current one).
+    #[arg(long)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +132,10 @@ pub fn main() -> ExitCode {
 
 impl Cli {
     pub async fn run(self) -> u8 {
+        // `k8s` reads jobs.toml without resolving ${VAR} and *_file: those exist in the pod.
+        if let Command::K8s(args) = &self.command {
+            return k8s(&self.config, args, self.quiet);
+        }
         let config = match config::load(&self.config) {
             Ok(config) => Arc::new(config),
             Err(error) => {
@@ -132,8 +152,9 @@ impl Cli {
                     exit::JOB_FAILED
                 }
             },
-            Command::List(args) => list(&config, &args),
+            Command::List(args) => list(&config, &args).await,
             Command::Validate(args) => validate(&config, &args).await,
+            Command::K8s(_) => unreachable!("handled before loading the configuration"),
         }
     }
 }
@@ -155,22 +176,105 @@ async fn run(config: Arc<Config>, args: RunArgs, quiet: bool) -> u8 {
         on_signal.cancel();
     });
     let now = args.now.unwrap_or_else(Utc::now);
-    let report = match runner::run_job(config, &args.job, options, now, cancel).await {
+    let report = match runner::run_job(Arc::clone(&config), &args.job, options, now, cancel).await {
         Ok(report) => report,
         Err(message) => {
             eprintln!("almanac: {message}");
             return exit::USAGE;
         }
     };
+    // --quiet: a text report only when something went wrong (cron style).
+    let quiet_success = quiet && report.exit_code() == exit::SUCCESS;
+    let show_text = !args.dry_run && !quiet_success;
     if !(args.dry_run && args.output == OutputFormat::Json) {
         let mut stdout = std::io::stdout().lock();
         let _ = match args.output {
             OutputFormat::Json => writeln!(stdout, "{}", report.to_json()),
-            OutputFormat::Text if !args.dry_run => write!(stdout, "{}", report.to_text()),
+            OutputFormat::Text if show_text => write!(stdout, "{}", report.to_text()),
             OutputFormat::Text => Ok(()),
         };
     }
-    report.exit_code()
+    let pushed = args.dry_run || crate::push::after_run(&config, &report).await;
+    match report.exit_code() {
+        exit::SUCCESS if !pushed => exit::JOB_FAILED,
+        code => code,
+    }
+}
+
+fn k8s(file: &std::path::Path, args: &K8sArgs, quiet: bool) -> u8 {
+    let source = match std::fs::read_to_string(file) {
+        Ok(source) => source,
+        Err(error) => {
+            eprintln!("almanac: {}: cannot read the configuration: {error}", file.display());
+            return exit::USAGE;
+        }
+    };
+    let options = crate::k8s::Options {
+        image: args.image.clone().unwrap_or_else(crate::k8s::default_image),
+        namespace: args.namespace.clone(),
+    };
+    let generated = match crate::k8s::generate(file, &source, &options) {
+        Ok(generated) => generated,
+        Err(error) => {
+            eprintln!("almanac: {error}");
+            return exit::USAGE;
+        }
+    };
+    for warning in &generated.warnings {
+        eprintln!("almanac: warning: {warning}");
+    }
+    let Some(out) = &args.out else {
+        let documents: Vec<&str> = generated.manifests.iter().map(|m| m.content.as_str()).collect();
+        print!("{}", documents.join("---\n"));
+        return exit::SUCCESS;
+    };
+    match crate::k8s::write(out, &generated.manifests) {
+        Ok(written) if !quiet => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            let required: Vec<&str> = generated
+                .env_vars
+                .iter()
+                .filter(|(_, has_default)| !has_default)
+                .map(|(name, _)| name.as_str())
+                .collect();
+            let optional: Vec<&str> = generated
+                .env_vars
+                .iter()
+                .filter(|(_, has_default)| *has_default)
+                .map(|(name, _)| name.as_str())
+                .collect();
+            println!(
+                "Secret {} (envFrom): required keys: {}; optional (have defaults): {}",
+                crate::k8s::ENV_SECRET,
+                if required.is_empty() {
+                    "none".to_string()
+                } else {
+                    required.join(", ")
+                },
+                if optional.is_empty() {
+                    "none".to_string()
+                } else {
+                    optional.join(", ")
+                }
+            );
+            if !generated.secret_files.is_empty() {
+                println!(
+                    "Secret {} (mounted at {}): keys: {}",
+                    crate::k8s::FILES_SECRET,
+                    crate::k8s::SECRETS_DIR,
+                    generated.secret_files.join(", ")
+                );
+            }
+            exit::SUCCESS
+        }
+        Ok(_) => exit::SUCCESS,
+        Err(error) => {
+            eprintln!("almanac: cannot write manifests into {}: {error}", out.display());
+            exit::JOB_FAILED
+        }
+    }
 }
 
 /// Next run times of every job, in each job's own time zone.
@@ -198,13 +302,59 @@ pub fn next_runs(config: &Config, now: DateTime<Utc>, count: usize) -> Vec<serde
         .collect()
 }
 
-fn list(config: &Config, args: &ListArgs) -> u8 {
+/// The last run of each job as the Pushgateway has it; `None` without `[pushgateway]`.
+/// An unreachable Pushgateway is a warning: `list` still shows the schedules.
+async fn last_runs(config: &Config) -> Option<std::collections::BTreeMap<String, Option<crate::push::LastRun>>> {
+    let gateway = config.pushgateway.as_ref()?;
+    let mut gateway = gateway.clone();
+    gateway.timeout = gateway.timeout.min(config::HumanDuration::from_secs(5));
+    let client = crate::clients::pushgateway::Pushgateway::new(&gateway);
+    let groups = match client {
+        Ok(client) => client.groups().await,
+        Err(error) => Err(error),
+    };
+    match groups {
+        Ok(groups) => Some(
+            config
+                .jobs
+                .keys()
+                .map(|name| (name.clone(), crate::push::last_run_of(&groups, name)))
+                .collect(),
+        ),
+        Err(error) => {
+            eprintln!("almanac: warning: cannot read the last runs from the Pushgateway: {error}");
+            Some(Default::default())
+        }
+    }
+}
+
+fn format_epoch(seconds: Option<f64>, timezone: &config::TimeZoneName) -> Option<String> {
+    let time = DateTime::from_timestamp_millis((seconds? * 1000.0) as i64)?;
+    Some(
+        time.with_timezone(&timezone.0)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+    )
+}
+
+async fn list(config: &Config, args: &ListArgs) -> u8 {
     let now = args.now.unwrap_or_else(Utc::now);
-    let jobs = next_runs(config, now, args.next);
+    let mut jobs = next_runs(config, now, args.next);
+    let last = last_runs(config).await;
+    if let Some(last) = &last {
+        for job in &mut jobs {
+            let name = job["job"].as_str().unwrap_or_default().to_string();
+            job["last_run"] = serde_json::to_value(last.get(&name).cloned().flatten()).unwrap_or_default();
+        }
+    }
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::Value::Array(jobs)),
         OutputFormat::Text => {
-            let mut table = Table::new(["JOB", "KIND", "SCHEDULE", "TIMEZONE", "NEXT RUNS"]);
+            let mut header = vec!["JOB", "KIND", "SCHEDULE", "TIMEZONE", "NEXT RUNS"];
+            if last.is_some() {
+                header.extend(["LAST RUN", "LAST SUCCESS"]);
+            }
+            let mut table = Table::new(header);
             for job in &jobs {
                 let next: Vec<String> = job["next_runs"]
                     .as_array()
@@ -217,13 +367,33 @@ fn list(config: &Config, args: &ListArgs) -> u8 {
                 if job["enabled"] == false {
                     name.push_str(" (disabled)");
                 }
-                table.row([
+                let mut row = vec![
                     name,
                     job["kind"].as_str().unwrap_or_default().to_string(),
                     job["schedule"].as_str().unwrap_or_default().to_string(),
                     job["timezone"].as_str().unwrap_or_default().to_string(),
                     next.join(", "),
-                ]);
+                ];
+                if let Some(last) = &last {
+                    let job_name = job["job"].as_str().unwrap_or_default();
+                    let timezone = config.jobs.get(job_name).map(|j| j.timezone).unwrap_or_default();
+                    match last.get(job_name).cloned().flatten() {
+                        Some(run) => {
+                            let mut text = run.outcome.clone().unwrap_or_else(|| "?".into());
+                            if let Some(at) = format_epoch(run.last_run, &timezone) {
+                                text.push_str(&format!(" {at}"));
+                            }
+                            if let Some(duration) = run.duration_seconds {
+                                text.push_str(&format!(" ({duration:.1}s)"));
+                            }
+                            row.push(text);
+                            row.push(format_epoch(run.last_success, &timezone).unwrap_or_else(|| "never".into()));
+                        }
+                        None if last.is_empty() => row.extend(["?".to_string(), "?".to_string()]),
+                        None => row.extend(["never".to_string(), "never".to_string()]),
+                    }
+                }
+                table.row(row);
             }
             print!("{}", table.render());
         }

@@ -16,8 +16,12 @@ pub enum LogFormat {
 }
 
 pub fn init(format: LogFormat, quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_env("ALMANAC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // --quiet wins over ALMANAC_LOG: a quiet cron job logs warnings and errors only.
+    let filter = if quiet {
+        EnvFilter::new("warn")
+    } else {
+        EnvFilter::try_from_env("ALMANAC_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+    };
     let json = match format {
         LogFormat::Auto => !std::io::stderr().is_terminal(),
         LogFormat::Text => false,

@@ -84,7 +84,12 @@ impl Shared {
             )
             .await
             {
-                Ok(report) => shared.metrics.record(&report),
+                Ok(report) => {
+                    shared.metrics.record(&report);
+                    // The same run also goes to the Pushgateway when one is configured, so
+                    // its last-success survives a restart of `serve`.
+                    crate::push::after_run(&shared.config, &report).await;
+                }
                 Err(message) => warn!(message = "cannot run job", job = %name, error = %message),
             }
             shared.metrics.running.get_or_create(&labels).set(0);
