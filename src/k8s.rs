@@ -419,7 +419,7 @@ fn cronjob(job: &JobShape, object: &str, schedule: &str, options: &Options, secr
                     ("action", "Ignore".into()),
                     (
                         "onPodConditions",
-                        vec![map([("type", "DisruptionTarget".into())])].into(),
+                        vec![map([("type", "DisruptionTarget".into()), ("status", "True".into())])].into(),
                     ),
                 ])]
                 .into(),

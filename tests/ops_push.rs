@@ -47,11 +47,7 @@ fn group(job: &str) -> Option<Families> {
     Some(families)
 }
 
-fn value(
-    group: &Families,
-    family: &str,
-    label: Option<(&str, &str)>,
-) -> Option<f64> {
+fn value(group: &Families, family: &str, label: Option<(&str, &str)>) -> Option<f64> {
     group.get(family)?.iter().find_map(|(labels, value)| match label {
         Some((key, want)) => (labels.get(key).map(String::as_str) == Some(want)).then_some(*value),
         None => Some(*value),

@@ -31,15 +31,12 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
         // Stale: up to now − after, so samples of a series that came back since stay.
         // Retain: up to now − keep. VictoriaMetrics deletes whole series: no range is sent.
         let end = (!plan.server.is_victoria_metrics()).then_some(request.end);
-        admin
-            .delete_series(&request.matchers, None, end)
-            .await
-            .map_err(|e| {
-                JobError::from(e).context(format!(
-                    "delete_series for rule #{} failed after {requests} successful request(s)",
-                    request.rule
-                ))
-            })?;
+        admin.delete_series(&request.matchers, None, end).await.map_err(|e| {
+            JobError::from(e).context(format!(
+                "delete_series for rule #{} failed after {requests} successful request(s)",
+                request.rule
+            ))
+        })?;
         requests += 1;
         *deleted.entry(request.rule).or_default() += request.series;
         info!(message = "series deleted", rule = request.rule, selectors = request.matchers.len(), series = request.series, end = %request.end.to_rfc3339());
