@@ -44,6 +44,20 @@ pub enum Command {
     List(ListArgs),
     /// Check the configuration without touching any server (or with --connect, check each answers).
     Validate(ValidateArgs),
+    /// Recreate an archived log index from S3 (manifest mapping and settings, then its documents).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The archived index, e.g. aindusdb-logs-2026.01.05.
+    pub index: String,
+    /// Restore under another name (the original may still exist).
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+    /// The log-retention job whose archive to use (needed only when there are several).
+    #[arg(long)]
+    pub job: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,6 +148,7 @@ impl Cli {
             },
             Command::List(args) => list(&config, &args),
             Command::Validate(args) => validate(&config, &args).await,
+            Command::Restore(args) => crate::jobs::log_retention::restore::run_cli(config, &args, self.quiet).await,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod output;
+pub mod retention;
 pub mod runner;
 pub mod scheduler;
 
