@@ -46,6 +46,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write Kubernetes manifests from jobs.toml: one CronJob per job and the ConfigMap.
     K8s(K8sArgs),
+    /// Recreate an archived log index from S3 (manifest mapping and settings, then its documents).
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +62,18 @@ pub struct K8sArgs {
     /// Namespace of the generated objects (default: none, i.e. kubectl's current one).
     #[arg(long)]
     pub namespace: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The archived index, e.g. aindusdb-logs-2026.01.05.
+    pub index: String,
+    /// Restore under another name (the original may still exist).
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+    /// The log-retention job whose archive to use (needed only when there are several).
+    #[arg(long)]
+    pub job: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -155,6 +169,7 @@ impl Cli {
             Command::List(args) => list(&config, &args).await,
             Command::Validate(args) => validate(&config, &args).await,
             Command::K8s(_) => unreachable!("handled before loading the configuration"),
+            Command::Restore(args) => crate::jobs::log_retention::restore::run_cli(config, &args, self.quiet).await,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod output;
 pub mod push;
 pub mod report;
+pub mod retention;
 pub mod runner;
 pub mod scheduler;
 

@@ -108,3 +108,429 @@ impl ArchiveStore {
             .map_err(|e| S3Error::from_sdk("HeadBucket", &self.bucket, e))
     }
 }
+
+/// An object as a listing or HEAD shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// `STANDARD`, `GLACIER`, `DEEP_ARCHIVE`, ... (absent means STANDARD).
+    pub storage_class: String,
+    /// HEAD only: the `x-amz-restore` header (`ongoing-request="false", expiry-date=...`).
+    pub restore: Option<String>,
+}
+
+impl ObjectInfo {
+    /// Whether a GET would be refused until the object is restored.
+    pub fn is_frozen(&self) -> bool {
+        matches!(self.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE")
+            && !self
+                .restore
+                .as_deref()
+                .is_some_and(|r| r.contains("ongoing-request=\"false\""))
+    }
+}
+
+/// Copies larger than this go through UploadPartCopy (S3's CopyObject limit is 5 GiB).
+pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
+const COPY_PART: u64 = 512 * 1024 * 1024;
+
+fn class_of(class: Option<&str>) -> String {
+    class.filter(|c| !c.is_empty()).unwrap_or("STANDARD").to_string()
+}
+
+impl ArchiveStore {
+    fn err<E>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        error: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> S3Error
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        S3Error::from_sdk(operation, format!("s3://{}/{key}", self.bucket), error)
+    }
+
+    /// PutObject; with `only_if_absent`, sends `If-None-Match: *` and answers Ok(false) when
+    /// the object already exists (412) instead of overwriting it.
+    pub async fn put(&self, key: &str, body: bytes::Bytes, only_if_absent: bool) -> Result<bool, S3Error> {
+        let mut request = self.client.put_object().bucket(&self.bucket).key(key).body(body.into());
+        if only_if_absent {
+            request = request.if_none_match("*");
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error = self.err("PutObject", key, error);
+                if only_if_absent && matches!(error.status, Some(412) | Some(409)) {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// The whole object in memory (manifests, locks: small objects only). None if missing.
+    pub async fn get_small(&self, key: &str) -> Result<Option<bytes::Bytes>, S3Error> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(output) => {
+                let data = output.body.collect().await.map_err(|e| S3Error {
+                    operation: "GetObject",
+                    target: format!("s3://{}/{key}", self.bucket),
+                    message: e.to_string(),
+                    transient: true,
+                    status: None,
+                })?;
+                Ok(Some(data.into_bytes()))
+            }
+            Err(error) => {
+                let error = self.err("GetObject", key, error);
+                if error.status == Some(404) {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// A streaming body for a large object.
+    pub async fn get_stream(&self, key: &str) -> Result<aws_sdk_s3::primitives::ByteStream, S3Error> {
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|output| output.body)
+            .map_err(|e| self.err("GetObject", key, e))
+    }
+
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(output) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: output.content_length().unwrap_or(0).max(0) as u64,
+                storage_class: class_of(output.storage_class().map(|c| c.as_str())),
+                restore: output.restore().map(str::to_string),
+            })),
+            Err(error) => {
+                let error = self.err("HeadObject", key, error);
+                if error.status == Some(404) {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// Every object under `prefix` (paginated).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, S3Error> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.err("ListObjectsV2", prefix, e))?;
+            for object in output.contents() {
+                out.push(ObjectInfo {
+                    key: object.key().unwrap_or_default().to_string(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    storage_class: class_of(object.storage_class().map(|c| c.as_str())),
+                    restore: None,
+                });
+            }
+            match output.next_continuation_token() {
+                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("DeleteObject", key, e))
+    }
+
+    /// Rewrites an object in place with another storage class (multipart copy above 5 GiB).
+    pub async fn set_storage_class(&self, key: &str, size: u64, class: &str) -> Result<(), S3Error> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective, StorageClass};
+        let source = format!("{}/{}", self.bucket, encode_key(key));
+        let class = StorageClass::from(class);
+        if size <= MAX_SINGLE_COPY {
+            return self
+                .client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .copy_source(&source)
+                .storage_class(class)
+                .metadata_directive(MetadataDirective::Copy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.err("CopyObject", key, e));
+        }
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .storage_class(class)
+            .send()
+            .await
+            .map_err(|e| self.err("CreateMultipartUpload", key, e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        let mut number = 1;
+        while start < size {
+            let end = (start + COPY_PART).min(size) - 1;
+            let result = self
+                .client
+                .upload_part_copy()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .copy_source(&source)
+                .copy_source_range(format!("bytes={start}-{end}"))
+                .send()
+                .await;
+            let output = match result {
+                Ok(output) => output,
+                Err(error) => {
+                    let _ = self.abort(key, &upload_id).await;
+                    return Err(self.err("UploadPartCopy", key, error));
+                }
+            };
+            let etag = output.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default();
+            parts.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
+            start = end + 1;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("CompleteMultipartUpload", key, e))
+    }
+
+    /// Multipart uploads started under `prefix` and never completed: (key, upload id).
+    pub async fn dangling_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let output = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.err("ListMultipartUploads", prefix, e))?;
+        Ok(output
+            .uploads()
+            .iter()
+            .filter_map(|u| Some((u.key()?.to_string(), u.upload_id()?.to_string())))
+            .collect())
+    }
+
+    pub async fn abort(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("AbortMultipartUpload", key, e))
+    }
+
+    /// Asks S3 to restore a Glacier object for `days` days (`tier`: Expedited, Standard, Bulk).
+    /// A restore already in progress (409) is not an error.
+    pub async fn request_restore(&self, key: &str, days: i32, tier: &str) -> Result<(), S3Error> {
+        use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
+        let request =
+            RestoreRequest::builder()
+                .days(days)
+                .glacier_job_parameters(GlacierJobParameters::builder().tier(Tier::from(tier)).build().map_err(
+                    |e| S3Error {
+                        operation: "RestoreObject",
+                        target: key.to_string(),
+                        message: e.to_string(),
+                        transient: false,
+                        status: None,
+                    },
+                )?)
+                .build();
+        match self
+            .client
+            .restore_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .restore_request(request)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = self.err("RestoreObject", key, error);
+                if error.status == Some(409) { Ok(()) } else { Err(error) }
+            }
+        }
+    }
+
+    /// Lifecycle rules of the bucket as (prefix filter, enabled, [(days, storage class)]).
+    /// No configuration at all is an empty list.
+    pub async fn lifecycle_transitions(&self) -> Result<Vec<(String, bool, Vec<(i32, String)>)>, S3Error> {
+        match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output
+                .rules()
+                .iter()
+                .map(|rule| {
+                    #[allow(deprecated)]
+                    let prefix = rule
+                        .filter()
+                        .and_then(|f| f.prefix().map(str::to_string))
+                        .or_else(|| rule.prefix().map(str::to_string))
+                        .unwrap_or_default();
+                    let enabled = rule.status().as_str() == "Enabled";
+                    let transitions = rule
+                        .transitions()
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.days().unwrap_or(0),
+                                t.storage_class().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    (prefix, enabled, transitions)
+                })
+                .collect()),
+            Err(error) => {
+                let error = self.err("GetBucketLifecycleConfiguration", "", error);
+                if error.status == Some(404) {
+                    Ok(Vec::new())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// Percent-encodes a key for `x-amz-copy-source` (slashes kept).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A multipart upload fed chunk by chunk; aborted by the caller on failure (or later as a
+/// dangling upload). Each chunk must be ≥ 5 MiB except the last.
+pub struct MultipartUpload {
+    store: ArchiveStore,
+    pub key: String,
+    upload_id: String,
+}
+
+impl MultipartUpload {
+    pub async fn start(store: &ArchiveStore, key: &str) -> Result<Self, S3Error> {
+        let output = store
+            .client
+            .create_multipart_upload()
+            .bucket(&store.bucket)
+            .key(key)
+            .content_type("application/gzip")
+            .send()
+            .await
+            .map_err(|e| store.err("CreateMultipartUpload", key, e))?;
+        Ok(Self {
+            store: store.clone(),
+            key: key.to_string(),
+            upload_id: output.upload_id().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Uploads chunk `number` (from 1); the returned part goes to `complete`.
+    pub fn upload_part(
+        &self,
+        number: i32,
+        body: bytes::Bytes,
+    ) -> impl Future<Output = Result<aws_sdk_s3::types::CompletedPart, S3Error>> + Send + 'static + use<> {
+        let store = self.store.clone();
+        let key = self.key.clone();
+        let upload_id = self.upload_id.clone();
+        async move {
+            let output = store
+                .client
+                .upload_part()
+                .bucket(&store.bucket)
+                .key(&key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .body(body.into())
+                .send()
+                .await
+                .map_err(|e| store.err("UploadPart", &key, e))?;
+            Ok(aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(output.e_tag().map(str::to_string))
+                .build())
+        }
+    }
+
+    pub async fn complete(self, mut parts: Vec<aws_sdk_s3::types::CompletedPart>) -> Result<(), S3Error> {
+        parts.sort_by_key(|p| p.part_number());
+        let upload = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        self.store
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(upload)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.err("CompleteMultipartUpload", &self.key, e))
+    }
+
+    pub async fn abort(self) -> Result<(), S3Error> {
+        self.store.abort(&self.key, &self.upload_id).await
+    }
+}

@@ -42,3 +42,256 @@ impl SearchClient {
         ))
     }
 }
+
+/// One row of `GET _cat/indices?format=json`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct CatIndex {
+    pub index: String,
+    /// `open` or `close`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Null for closed indices.
+    #[serde(rename = "docs.count", default, deserialize_with = "number_text")]
+    pub docs_count: Option<u64>,
+    #[serde(rename = "store.size", default, deserialize_with = "number_text")]
+    pub store_size: Option<u64>,
+    /// Milliseconds since the epoch.
+    #[serde(rename = "creation.date", default, deserialize_with = "number_text")]
+    pub creation_date: Option<u64>,
+}
+
+impl CatIndex {
+    pub fn is_closed(&self) -> bool {
+        self.status.as_deref() == Some("close")
+    }
+}
+
+/// `_cat` answers numbers as strings (or null for closed indices).
+fn number_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::String(text)) => text.parse().ok(),
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        _ => None,
+    })
+}
+
+/// One page of a scroll: the raw hits and the id of the next page.
+#[derive(Debug, Deserialize)]
+pub struct ScrollPage {
+    #[serde(rename = "_scroll_id", default)]
+    pub scroll_id: Option<String>,
+    pub hits: ScrollHits,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScrollHits {
+    pub hits: Vec<Hit>,
+}
+
+/// A document as the search API returns it; `_source` kept byte for byte.
+#[derive(Debug, Deserialize)]
+pub struct Hit {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(rename = "_source")]
+    pub source: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// Percent-encodes an index name for a URL path (names may hold `+`, `#`, `%` ...).
+pub fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The APIs below exist with the same shape in Elasticsearch 7/8 and OpenSearch 1/2. Known
+/// differences are handled where they matter: ES 8 rejects `include_type_name` (never sent),
+/// ES 8 answers `_cat` the same, `_doc`-sorted scrolls and sliced scrolls are common to all.
+impl SearchClient {
+    async fn json_value(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, HttpError> {
+        let mut request = self.http.request(method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.http.json(request, path).await
+    }
+
+    /// Indices whose names start with `prefix` (open and closed), sizes in bytes.
+    pub async fn cat_indices(&self, prefix: &str) -> Result<Vec<CatIndex>, HttpError> {
+        let path = format!(
+            "/_cat/indices/{}*?format=json&bytes=b&expand_wildcards=all&h=index,status,health,docs.count,store.size,creation.date",
+            path_segment(prefix)
+        );
+        let request = self.http.request(Method::GET, &path);
+        self.http.json(request, &path).await
+    }
+
+    /// Flat settings of one index (`{"index.number_of_shards": "1", ...}`).
+    pub async fn settings(&self, index: &str) -> Result<serde_json::Map<String, serde_json::Value>, HttpError> {
+        let path = format!("/{}/_settings?flat_settings=true", path_segment(index));
+        let value = self.json_value(Method::GET, &path, None).await?;
+        Ok(value
+            .get(index)
+            .and_then(|v| v.get("settings"))
+            .and_then(|v| v.as_object())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Flat settings of every index matching `prefix*` (one call for a whole plan).
+    pub async fn settings_all(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>, HttpError> {
+        let path = format!(
+            "/{}*/_settings?flat_settings=true&expand_wildcards=all",
+            path_segment(prefix)
+        );
+        let value = self.json_value(Method::GET, &path, None).await?;
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(map) = value.as_object() {
+            for (index, body) in map {
+                if let Some(settings) = body.get("settings").and_then(|v| v.as_object()) {
+                    out.insert(index.clone(), settings.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn put_settings(&self, index: &str, settings: &serde_json::Value) -> Result<(), HttpError> {
+        let path = format!("/{}/_settings", path_segment(index));
+        self.json_value(Method::PUT, &path, Some(settings)).await.map(|_| ())
+    }
+
+    /// Mapping of one index (the `mappings` object, without the index name around it).
+    pub async fn mapping(&self, index: &str) -> Result<serde_json::Value, HttpError> {
+        let path = format!("/{}/_mapping", path_segment(index));
+        let value = self.json_value(Method::GET, &path, None).await?;
+        Ok(value
+            .get(index)
+            .and_then(|v| v.get("mappings"))
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({})))
+    }
+
+    /// `POST /<index>/_forcemerge?max_num_segments=n` (waits for the merge to finish).
+    pub async fn forcemerge(&self, index: &str, max_num_segments: u32) -> Result<(), HttpError> {
+        let path = format!(
+            "/{}/_forcemerge?max_num_segments={max_num_segments}",
+            path_segment(index)
+        );
+        self.json_value(Method::POST, &path, None).await.map(|_| ())
+    }
+
+    pub async fn refresh(&self, index: &str) -> Result<(), HttpError> {
+        let path = format!("/{}/_refresh", path_segment(index));
+        self.json_value(Method::POST, &path, None).await.map(|_| ())
+    }
+
+    /// Exact document count (`_count`, no query).
+    pub async fn count(&self, index: &str) -> Result<u64, HttpError> {
+        let path = format!("/{}/_count", path_segment(index));
+        let value = self.json_value(Method::GET, &path, None).await?;
+        value["count"].as_u64().ok_or_else(|| HttpError::Decode {
+            url: self.http.shown_url(&path),
+            message: format!("no count in {value}"),
+        })
+    }
+
+    pub async fn exists(&self, index: &str) -> Result<bool, HttpError> {
+        let path = format!("/{}", path_segment(index));
+        let request = self.http.request(Method::HEAD, &path);
+        match self.http.send(request, &path).await {
+            Ok(_) => Ok(true),
+            Err(error) if error.status() == Some(reqwest::StatusCode::NOT_FOUND) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub async fn create_index(&self, index: &str, body: &serde_json::Value) -> Result<(), HttpError> {
+        let path = format!("/{}", path_segment(index));
+        self.json_value(Method::PUT, &path, Some(body)).await.map(|_| ())
+    }
+
+    pub async fn delete_index(&self, index: &str) -> Result<(), HttpError> {
+        let path = format!("/{}", path_segment(index));
+        self.json_value(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// First page of a scroll sorted by `_doc` (the cheapest order), optionally one slice.
+    pub async fn scroll_start(
+        &self,
+        index: &str,
+        size: usize,
+        keep_alive: &str,
+        slice: Option<(u32, u32)>,
+    ) -> Result<ScrollPage, HttpError> {
+        let path = format!("/{}/_search?scroll={keep_alive}", path_segment(index));
+        let mut body = serde_json::json!({"size": size, "sort": ["_doc"], "query": {"match_all": {}}});
+        if let Some((id, max)) = slice.filter(|(_, max)| *max > 1) {
+            body["slice"] = serde_json::json!({"id": id, "max": max});
+        }
+        let request = self.http.request(Method::POST, &path).json(&body);
+        self.http.json(request, &path).await
+    }
+
+    pub async fn scroll_next(&self, scroll_id: &str, keep_alive: &str) -> Result<ScrollPage, HttpError> {
+        let path = "/_search/scroll";
+        let body = serde_json::json!({"scroll": keep_alive, "scroll_id": scroll_id});
+        let request = self.http.request(Method::POST, path).json(&body);
+        self.http.json(request, path).await
+    }
+
+    /// Frees a scroll context; errors are ignored by callers (contexts also time out).
+    pub async fn clear_scroll(&self, scroll_id: &str) -> Result<(), HttpError> {
+        let path = "/_search/scroll";
+        let body = serde_json::json!({"scroll_id": [scroll_id]});
+        let request = self.http.request(Method::DELETE, path).json(&body);
+        self.http.send(request, path).await.map(|_| ())
+    }
+
+    /// `POST /_bulk` with an NDJSON body; returns the number of items that failed and the
+    /// first error.
+    pub async fn bulk(&self, index: &str, body: bytes::Bytes) -> Result<(u64, Option<String>), HttpError> {
+        let path = format!("/{}/_bulk", path_segment(index));
+        let request = self
+            .http
+            .request(Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(body);
+        let value: serde_json::Value = self.http.json(request, &path).await?;
+        if value["errors"] != serde_json::Value::Bool(true) {
+            return Ok((0, None));
+        }
+        let mut failed = 0;
+        let mut first = None;
+        for item in value["items"].as_array().into_iter().flatten() {
+            if let Some(error) = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(|a| a.get("error"))
+            {
+                failed += 1;
+                if first.is_none() {
+                    first = Some(error.to_string());
+                }
+            }
+        }
+        Ok((failed, first))
+    }
+}

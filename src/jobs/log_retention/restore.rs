@@ -1,0 +1,352 @@
+//! `almanac restore <index> [--as NAME]`: recreate an index from its archive's manifest
+//! (mapping, settings), bulk-load the parts in parallel, streamed, and verify the count.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio::io::AsyncBufReadExt as _;
+use tracing::info;
+
+use super::Settings;
+use super::manifest::{self, Manifest};
+use crate::clients::s3::ArchiveStore;
+use crate::clients::search::SearchClient;
+use crate::config::Config;
+use crate::jobs::{JobError, JobKind};
+
+/// How a restore ended.
+#[derive(Debug)]
+pub enum RestoreOutcome {
+    /// The index is back with every document.
+    Restored { index: String, docs: u64 },
+    /// Parts are in Glacier: a restore was requested; run the command again later.
+    Requested { message: String },
+}
+
+/// `almanac restore`: prints the result; exit 0 restored, 1 failed or waiting for Glacier, 2 usage.
+pub async fn run_cli(config: Arc<Config>, args: &crate::cli::RestoreArgs, quiet: bool) -> u8 {
+    use crate::runner::exit;
+    use std::io::IsTerminal as _;
+    let progress = !quiet && std::io::stderr().is_terminal();
+    match restore(
+        config,
+        args.job.as_deref(),
+        &args.index,
+        args.as_name.as_deref(),
+        progress,
+    )
+    .await
+    {
+        Ok(RestoreOutcome::Restored { index, docs }) => {
+            println!("restored {index}: {docs} documents");
+            exit::SUCCESS
+        }
+        Ok(RestoreOutcome::Requested { message }) => {
+            println!("{message}");
+            exit::JOB_FAILED
+        }
+        Err(JobError::Usage(message)) => {
+            eprintln!("almanac: {message}");
+            exit::USAGE
+        }
+        Err(error) => {
+            eprintln!("almanac: restore of {} failed: {error}", args.index);
+            exit::JOB_FAILED
+        }
+    }
+}
+
+/// Settings an index cannot be created with, or that belonged to the old cluster's layout.
+fn keep_setting(key: &str) -> bool {
+    const DROP: &[&str] = &[
+        "index.uuid",
+        "index.creation_date",
+        "index.creation_date_string",
+        "index.provided_name",
+        "index.verified_before_close",
+        "index.history.uuid",
+        "index.resize.",
+        "index.version.",
+        "index.blocks.",
+        "index.routing.allocation.",
+        "index.lifecycle.",
+        "index.plugins.",
+        "index.replication.",
+        "index.frozen",
+        "index.search.throttled",
+    ];
+    key.starts_with("index.")
+        && !DROP
+            .iter()
+            .any(|d| key == *d || (d.ends_with('.') && key.starts_with(d)))
+}
+
+/// The `[jobs.<name>]` of kind log-retention to restore with (the only one if not named).
+fn find_job<'a>(config: &'a Config, job: Option<&str>) -> Result<(&'a str, &'a Settings), JobError> {
+    let mut candidates = config.jobs.values().filter_map(|j| match &j.kind {
+        JobKind::LogRetention(settings) => Some((j.name.as_str(), settings)),
+        _ => None,
+    });
+    match job {
+        Some(name) => {
+            let job = config.job(name).map_err(JobError::Usage)?;
+            match &job.kind {
+                JobKind::LogRetention(settings) => Ok((job.name.as_str(), settings)),
+                other => Err(JobError::Usage(format!(
+                    "job {name} is of kind {}, not log-retention",
+                    other.name()
+                ))),
+            }
+        }
+        None => {
+            let first = candidates
+                .next()
+                .ok_or_else(|| JobError::Usage("no job of kind log-retention in the configuration".into()))?;
+            if candidates.next().is_some() {
+                return Err(JobError::Usage(
+                    "several log-retention jobs: choose one with --job".into(),
+                ));
+            }
+            Ok(first)
+        }
+    }
+}
+
+pub async fn restore(
+    config: Arc<Config>,
+    job: Option<&str>,
+    index: &str,
+    as_name: Option<&str>,
+    progress: bool,
+) -> Result<RestoreOutcome, JobError> {
+    let (_, settings) = find_job(&config, job)?;
+    let search = config
+        .search
+        .as_ref()
+        .ok_or_else(|| JobError::Usage("[search] is missing".into()))?;
+    let s3 = config
+        .s3
+        .as_ref()
+        .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
+    let search = SearchClient::new(search)?;
+    let store = ArchiveStore::new(s3).await;
+    let manifest = manifest::read(&store, index).await?.ok_or_else(|| {
+        JobError::Usage(format!(
+            "no archive of {index}: s3://{}/{} does not exist",
+            store.bucket,
+            manifest::key(&store, index)
+        ))
+    })?;
+    manifest
+        .check()
+        .map_err(|m| JobError::fatal(anyhow::anyhow!("{index}: {m}")))?;
+    let target = as_name.unwrap_or(index);
+    if search.exists(target).await? {
+        return Err(JobError::Usage(format!(
+            "index {target} already exists: delete it or restore with --as <other name>"
+        )));
+    }
+    if let Some(message) = thaw(settings, &store, &manifest).await? {
+        return Ok(RestoreOutcome::Requested { message });
+    }
+    let mut index_settings: serde_json::Map<String, serde_json::Value> = manifest
+        .settings
+        .iter()
+        .filter(|(k, _)| keep_setting(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let refresh = index_settings.remove("index.refresh_interval");
+    index_settings.insert("index.refresh_interval".into(), "-1".into());
+    search
+        .create_index(
+            target,
+            &serde_json::json!({"settings": index_settings, "mappings": manifest.mappings}),
+        )
+        .await?;
+    let bar = if progress {
+        let bar = indicatif::ProgressBar::new(manifest.doc_count);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} docs {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(target.to_string());
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.restore_parallel));
+    let mut tasks = tokio::task::JoinSet::new();
+    for part in &manifest.parts {
+        let key = manifest::part_key(&store, index, &part.name);
+        let (store, search, semaphore, bar) = (store.clone(), search.clone(), semaphore.clone(), bar.clone());
+        let (target, batch, expected) = (target.to_string(), settings.restore_bulk_docs, part.docs);
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.map_err(JobError::fatal)?;
+            let loaded = load_part(&store, &search, &key, &target, batch, &bar).await?;
+            if loaded != expected {
+                return Err(JobError::fatal(anyhow::anyhow!(
+                    "{key}: {loaded} documents, manifest says {expected}"
+                )));
+            }
+            Ok::<u64, JobError>(loaded)
+        });
+    }
+    let mut loaded = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(n)) => loaded += n,
+            Ok(Err(error)) => {
+                tasks.abort_all();
+                return Err(error.context(format!("restoring {target} (partial index left; delete it to retry)")));
+            }
+            Err(join) => return Err(JobError::fatal(anyhow::anyhow!("restore task failed: {join}"))),
+        }
+    }
+    bar.finish_and_clear();
+    search
+        .put_settings(
+            target,
+            &serde_json::json!({"index.refresh_interval": refresh.unwrap_or(serde_json::Value::Null)}),
+        )
+        .await?;
+    search.refresh(target).await?;
+    let count = search.count(target).await?;
+    if count != manifest.doc_count {
+        return Err(JobError::fatal(anyhow::anyhow!(
+            "{target}: {count} documents after restore, archive holds {} (loaded {loaded})",
+            manifest.doc_count
+        )));
+    }
+    info!(message = "index restored", index = target, docs = count);
+    Ok(RestoreOutcome::Restored {
+        index: target.to_string(),
+        docs: count,
+    })
+}
+
+/// Requests a Glacier restore of frozen parts. None when every part is readable now.
+async fn thaw(settings: &Settings, store: &ArchiveStore, manifest: &Manifest) -> Result<Option<String>, JobError> {
+    let mut frozen = Vec::new();
+    for part in &manifest.parts {
+        let key = manifest::part_key(store, &manifest.index, &part.name);
+        let head = store
+            .head(&key)
+            .await?
+            .ok_or_else(|| JobError::fatal(anyhow::anyhow!("part {key} is missing")))?;
+        if head.is_frozen() {
+            if head.restore.is_none() {
+                store
+                    .request_restore(&key, settings.restore_days, &settings.restore_tier)
+                    .await?;
+            }
+            frozen.push(key);
+        }
+    }
+    // Some servers (and Expedited retrievals) finish at once: look again.
+    let mut still = Vec::new();
+    for key in frozen {
+        if store.head(&key).await?.is_some_and(|h| h.is_frozen()) {
+            still.push(key);
+        }
+    }
+    if still.is_empty() {
+        return Ok(None);
+    }
+    let wait = match settings.restore_tier.as_str() {
+        "Expedited" => "1-5 minutes (GLACIER; not available for DEEP_ARCHIVE)",
+        "Bulk" => "5-12 hours (GLACIER) or up to 48 hours (DEEP_ARCHIVE)",
+        _ => "3-5 hours (GLACIER) or up to 12 hours (DEEP_ARCHIVE)",
+    };
+    Ok(Some(format!(
+        "{}: {} of {} parts are in Glacier; a {} restore was requested for {} days. Come back in {wait} and run the same command again.",
+        manifest.index,
+        still.len(),
+        manifest.parts.len(),
+        settings.restore_tier,
+        settings.restore_days
+    )))
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "_id", borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "_source", borrow)]
+    source: &'a serde_json::value::RawValue,
+}
+
+/// Streams one part (gzip NDJSON) into bulk requests of `batch` documents.
+async fn load_part(
+    store: &ArchiveStore,
+    search: &SearchClient,
+    key: &str,
+    target: &str,
+    batch: usize,
+    bar: &indicatif::ProgressBar,
+) -> Result<u64, JobError> {
+    let body = store.get_stream(key).await?;
+    let reader = tokio::io::BufReader::new(body.into_async_read());
+    let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(reader);
+    decoder.multiple_members(true);
+    let mut lines = tokio::io::BufReader::new(decoder).lines();
+    let mut bulk = Vec::with_capacity(1 << 20);
+    let mut in_batch: u64 = 0;
+    let mut total: u64 = 0;
+    let read_error = |e: std::io::Error| JobError::transient(anyhow::anyhow!("reading {key}: {e}"));
+    while let Some(text) = lines.next_line().await.map_err(read_error)? {
+        if text.is_empty() {
+            continue;
+        }
+        let line: Line<'_> = serde_json::from_str(&text)
+            .map_err(|e| JobError::fatal(anyhow::anyhow!("{key}: invalid line {}: {e}", total + 1)))?;
+        bulk.extend_from_slice(b"{\"index\":{\"_id\":");
+        serde_json::to_writer(&mut bulk, &line.id).map_err(JobError::fatal)?;
+        bulk.extend_from_slice(b"}}\n");
+        bulk.extend_from_slice(line.source.get().as_bytes());
+        bulk.push(b'\n');
+        in_batch += 1;
+        if in_batch >= batch as u64 {
+            send(search, target, &mut bulk).await?;
+            total += in_batch;
+            bar.inc(in_batch);
+            in_batch = 0;
+        }
+    }
+    if in_batch > 0 {
+        send(search, target, &mut bulk).await?;
+        total += in_batch;
+        bar.inc(in_batch);
+    }
+    Ok(total)
+}
+
+async fn send(search: &SearchClient, target: &str, bulk: &mut Vec<u8>) -> Result<(), JobError> {
+    let body = bytes::Bytes::from(std::mem::replace(bulk, Vec::with_capacity(1 << 20)));
+    let (failed, first) = search.bulk(target, body).await?;
+    if failed > 0 {
+        return Err(JobError::fatal(anyhow::anyhow!(
+            "{target}: {failed} documents rejected by bulk, first: {}",
+            first.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_setting;
+
+    #[test]
+    fn settings_kept_on_restore() {
+        assert!(keep_setting("index.number_of_shards"));
+        assert!(keep_setting("index.analysis.analyzer.x.type"));
+        assert!(!keep_setting("index.uuid"));
+        assert!(!keep_setting("index.version.created"));
+        assert!(!keep_setting("index.blocks.write"));
+        assert!(!keep_setting("index.routing.allocation.require.box_type"));
+        assert!(!keep_setting("index.provided_name"));
+        assert!(!keep_setting("archived.foo"));
+    }
+}
