@@ -99,7 +99,7 @@ fn indices_move_through_every_tier_and_restore_identically() {
     let text = workspace.almanac(&["run", "logs", "--now", NOW, "--dry-run"], &[]);
     text.expect_code(0);
     assert!(text.stdout().contains("TIER NOW → TARGET"), "{}", text.describe());
-    assert!(text.stdout().contains("warm → cold"), "{}", text.describe());
+    assert!(text.stdout().contains("hot → cold"), "{}", text.describe());
     assert!(
         os.exists(&cold) && os.setting(&warm, "index.blocks.write").is_none(),
         "dry run changed nothing"
