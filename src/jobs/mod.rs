@@ -17,6 +17,8 @@ use crate::config::{Config, JobConfig, Section, SettingsError};
 use crate::output::OutputFormat;
 
 /// A job's settings, by kind: the `kind = "..."` of its `[jobs.<name>]` table.
+// Built once per configuration load; the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum JobKind {
     Report(report::Settings),
