@@ -105,7 +105,12 @@ pub fn legend(template: Option<&str>, labels: &crate::clients::prometheus::Label
             for (key, value) in labels {
                 text = text.replace(&format!("{{{{{key}}}}}"), value);
             }
-            text
+            // A label the series lacks renders as nothing, as in Grafana.
+            while let Some(start) = text.find("{{") {
+                let Some(end) = text[start..].find("}}") else { break };
+                text.replace_range(start..start + end + 2, "");
+            }
+            text.trim().to_string()
         }
         None => labels
             .iter()
@@ -140,5 +145,6 @@ mod tests {
             .collect();
         assert_eq!(legend(Some("{{operation_type}}"), &labels), "search");
         assert_eq!(legend(None, &labels), "operation_type=search");
+        assert_eq!(legend(Some("{{q}}"), &labels), "", "missing labels render as nothing");
     }
 }

@@ -151,6 +151,7 @@ fn stat_rows(
         if samples.len() == 1 && panel.legend.is_none() {
             String::new()
         } else {
+            // One series whose legend renders empty is the panel's single value.
             query::legend(panel.legend.as_deref(), &s.labels)
         }
     };
