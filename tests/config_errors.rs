@@ -27,7 +27,9 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str, &'static st
         ("missing secret file", "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\nusername = \"u\"\npassword_file = \"/nonexistent/smtp-password\"\n".to_string(), "5:1", "smtp.password_file", "cannot read secret file"),
         ("secret given twice", "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\nusername = \"u\"\npassword = \"x\"\npassword_file = \"pw\"\n".to_string(), "5:1", "smtp.password", "not both"),
         ("bad TLS mode", "[smtp]\nhost = \"localhost\"\nfrom = \"a@b.c\"\ntls = \"ssl\"\n".to_string(), "4:1", "smtp.tls", "unknown variant"),
-        ("missing section a kind needs", "[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\n".to_string(), "2:1", "jobs.r.kind", "[prometheus]"),
+        ("missing section a kind needs", "[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\nto = [\"a@b.c\"]\n".to_string(), "2:1", "jobs.r.kind", "[prometheus]"),
+        ("report without recipients", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\n"), "4:7", "jobs.r.to", "recipient"),
+        ("report to a bad address", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\nto = [\"ops@x\", \"not an address\"]\n"), "7:16", "jobs.r.to[1]", "not an email address"),
         ("bad listen address", "[serve]\nlisten = \"everywhere\"\n".to_string(), "2:1", "serve.listen", "listen address"),
         ("syntax error", "[prometheus\nurl = 1\n".to_string(), "1:12", "(syntax)", ""),
     ]

@@ -1,6 +1,8 @@
 //! Turns settings into queries, runs them, and assembles the report's view: stat rows with
 //! changes and statuses, charts, SLOs, the overall status and the subject line.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::{Plan, Settings};
@@ -201,6 +203,49 @@ fn slug(text: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
+/// Draws every chart at once on the blocking pool (plotters is CPU-bound and single-threaded),
+/// keyed by `(section, panel)`.
+async fn render_charts<'a>(
+    settings: &Settings,
+    find: &impl Fn(Option<usize>, usize, Purpose) -> Option<(&'a Owned, &'a QueryResult)>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> HashMap<(usize, usize), Result<Option<chart::Chart>, String>> {
+    let step = settings.step.as_std().as_secs();
+    let top = settings.top_series;
+    // One chart per core at a time: more threads only add memory (a bitmap and an allocator
+    // arena each), not speed.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(cores));
+    let mut drawing = Vec::new();
+    for (s, section) in settings.sections.iter().enumerate() {
+        for (p, panel) in section.panels.iter().enumerate() {
+            if let Some((_, QueryResult::Range(series))) = find(Some(s), p, Purpose::Chart) {
+                let (series, legend, unit) = (series.clone(), panel.legend.clone(), panel.unit);
+                let permits = permits.clone();
+                let task = tokio::spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    tokio::task::spawn_blocking(move || {
+                        chart::render(&series, legend.as_deref(), unit, start, end, step, tz, top)
+                    })
+                    .await
+                });
+                drawing.push(((s, p), task));
+            }
+        }
+    }
+    let mut charts = HashMap::new();
+    for (key, task) in drawing {
+        let drawn = match task.await {
+            Ok(Ok(drawn)) => drawn,
+            Ok(Err(error)) | Err(error) => Err(format!("the chart could not be drawn: {error}")),
+        };
+        charts.insert(key, drawn);
+    }
+    charts
+}
+
 pub async fn build(
     ctx: &JobContext,
     settings: &Settings,
@@ -212,6 +257,7 @@ pub async fn build(
     let day_seconds = (end - start).num_seconds();
     let specs = specs(settings, plan.days());
     let queries: Vec<QuerySpec> = specs.iter().map(|o| o.spec.clone()).collect();
+    let started = std::time::Instant::now();
     let results = query::run_all(
         prometheus,
         &queries,
@@ -219,6 +265,13 @@ pub async fn build(
         settings.query_timeout.as_std(),
     )
     .await;
+    tracing::info!(
+        queries = queries.len(),
+        failed = results.iter().filter(|r| r.failed().is_some()).count(),
+        seconds = started.elapsed().as_secs_f64(),
+        "queries finished"
+    );
+    let started = std::time::Instant::now();
     let essential = specs
         .iter()
         .zip(&results)
@@ -237,6 +290,7 @@ pub async fn build(
             .find(|(o, _)| o.section == section && o.index == index && o.purpose == purpose)
     };
     let range_hours = (day_seconds as f64 / 3600.0).ceil() as u32;
+    let mut charts = render_charts(settings, &find, start, end, tz).await;
     let mut images = Vec::new();
     let mut problems = Vec::new();
     let mut panels = 0;
@@ -278,54 +332,41 @@ pub async fn build(
                     view.link = prometheus.graph_link(&owned.spec.expr, end, range_hours);
                 }
                 match result {
-                    QueryResult::Range(series) => {
-                        let step = settings.step.as_std().as_secs();
-                        match chart::render(
-                            series,
-                            panel.legend.as_deref(),
-                            panel.unit,
-                            start,
-                            end,
-                            step,
-                            tz,
-                            settings.top_series,
-                        ) {
-                            Ok(Some(drawn)) => {
-                                let cid =
-                                    format!("{}-{}-{:02}-{}.png", ctx.job.name, plan.day, panels, slug(&panel.title));
-                                let alt = format!(
-                                    "Chart: {} over {} ({})",
-                                    panel.title,
-                                    plan.day,
-                                    drawn
-                                        .lines
-                                        .iter()
-                                        .map(|l| l.name.clone())
-                                        .filter(|n| !n.is_empty())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                );
-                                view.chart = Some(ChartView {
-                                    cid: cid.clone(),
-                                    alt: alt.replace(" ()", ""),
-                                    width: drawn.width,
-                                    height: drawn.height,
-                                    legend: drawn
-                                        .lines
-                                        .iter()
-                                        .filter(|l| !l.name.is_empty())
-                                        .map(|l| LegendItem {
-                                            name: l.name.clone(),
-                                            color: l.color.to_string(),
-                                        })
-                                        .collect(),
-                                });
-                                images.push(mime::Image { cid, png: drawn.png });
-                            }
-                            Ok(None) => reasons.push("no samples to chart over the day".into()),
-                            Err(reason) => reasons.push(reason),
+                    QueryResult::Range(_) => match charts.remove(&(s, p)).unwrap_or(Ok(None)) {
+                        Ok(Some(drawn)) => {
+                            let cid = format!("{}-{}-{:02}-{}.png", ctx.job.name, plan.day, panels, slug(&panel.title));
+                            let alt = format!(
+                                "Chart: {} over {} ({})",
+                                panel.title,
+                                plan.day,
+                                drawn
+                                    .lines
+                                    .iter()
+                                    .map(|l| l.name.clone())
+                                    .filter(|n| !n.is_empty())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                            view.chart = Some(ChartView {
+                                cid: cid.clone(),
+                                alt: alt.replace(" ()", ""),
+                                width: drawn.width,
+                                height: drawn.height,
+                                legend: drawn
+                                    .lines
+                                    .iter()
+                                    .filter(|l| !l.name.is_empty())
+                                    .map(|l| LegendItem {
+                                        name: l.name.clone(),
+                                        color: l.color.to_string(),
+                                    })
+                                    .collect(),
+                            });
+                            images.push(mime::Image { cid, png: drawn.png });
                         }
-                    }
+                        Ok(None) => reasons.push("no samples to chart over the day".into()),
+                        Err(reason) => reasons.push(reason),
+                    },
                     QueryResult::Failed(reason) => reasons.push(reason.clone()),
                     QueryResult::Instant(_) => reasons.push("unexpected instant result".into()),
                 }
@@ -451,6 +492,11 @@ pub async fn build(
         job: ctx.job.name.clone(),
         prometheus: plan.prometheus.clone(),
     };
+    tracing::info!(
+        charts = images.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "report assembled"
+    );
     Ok(Built {
         view,
         images,

@@ -25,7 +25,7 @@ impl std::ops::Deref for Settings {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSettings {
-    /// Recipients (`To`). Required when `[smtp]` is configured.
+    /// Recipients (`To`). At least one of `to` and `cc` is required.
     #[serde(default)]
     pub to: Vec<String>,
     /// Copy recipients (`Cc`).
@@ -170,6 +170,30 @@ impl Settings {
 impl ReportSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let root = KeyPath::root();
+        if self.to.is_empty() && self.cc.is_empty() {
+            return Err(SettingsError::new(
+                root.key("to"),
+                "a report needs at least one recipient (they are also the To: of the .eml written without [smtp])",
+            ));
+        }
+        for (key, list) in [("to", &self.to), ("cc", &self.cc)] {
+            for (i, address) in list.iter().enumerate() {
+                if let Err(error) = address.parse::<lettre::message::Mailbox>() {
+                    return Err(SettingsError::new(
+                        root.key(key).index(i),
+                        format!("{address:?} is not an email address: {error}"),
+                    ));
+                }
+            }
+        }
+        if let Some(from) = &self.from
+            && let Err(error) = from.parse::<lettre::message::Mailbox>()
+        {
+            return Err(SettingsError::new(
+                root.key("from"),
+                format!("{from:?} is not an email address: {error}"),
+            ));
+        }
         if self.parallelism == 0 {
             return Err(SettingsError::new(root.key("parallelism"), "must be at least 1"));
         }
