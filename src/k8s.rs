@@ -12,6 +12,7 @@
 //!   a run missed by the controller still starts late, but never runs into the next one.
 //! - The manifests do not depend on when they are generated (fixed reference time).
 
+mod cronjob;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::TimeZone;
 use serde::de::DeserializeOwned;
 
+use self::cronjob::{cronjob, metadata};
 use self::yaml::{Yaml, map};
 use crate::config::{HumanDuration, Schedule, TimeZoneName};
 
@@ -280,187 +282,6 @@ pub fn starting_deadline(schedule: &Schedule, timezone: TimeZoneName) -> i64 {
         .min()
         .unwrap_or(7_200);
     (gap / 2).clamp(60, 3_600)
-}
-
-fn labels(object: &str, job: Option<&str>) -> Yaml {
-    let mut labels = map([
-        ("app.kubernetes.io/name", "almanac".into()),
-        ("app.kubernetes.io/managed-by", "almanac-k8s".into()),
-    ]);
-    if let Some(job) = job {
-        labels.push("app.kubernetes.io/instance", object);
-        labels.push("almanac/job", job.replace('_', "-"));
-    }
-    labels
-}
-
-fn metadata(name: &str, options: &Options, job: Option<&str>) -> Yaml {
-    let mut meta = map([("name", name.into())]);
-    if let Some(namespace) = &options.namespace {
-        meta.push("namespace", namespace.as_str());
-    }
-    meta.push("labels", labels(name, job));
-    meta
-}
-
-fn cronjob(job: &JobShape, object: &str, schedule: &str, options: &Options, secret_files: bool) -> Yaml {
-    let mut meta = metadata(object, options, Some(&job.name));
-    if let Some(description) = &job.description {
-        meta.push(
-            "annotations",
-            map([("almanac/description", description.as_str().into())]),
-        );
-    }
-    let mut mounts = vec![
-        map([("name", "work".into()), ("mountPath", WORK_DIR.into())]),
-        map([
-            ("name", "config".into()),
-            ("mountPath", format!("{WORK_DIR}/jobs.toml").into()),
-            ("subPath", "jobs.toml".into()),
-            ("readOnly", true.into()),
-        ]),
-        map([("name", "tmp".into()), ("mountPath", "/tmp".into())]),
-    ];
-    let mut volumes = vec![
-        map([("name", "work".into()), ("emptyDir", map([]))]),
-        map([
-            ("name", "config".into()),
-            ("configMap", map([("name", CONFIGMAP.into())])),
-        ]),
-        map([
-            ("name", "tmp".into()),
-            (
-                "emptyDir",
-                map([("medium", "Memory".into()), ("sizeLimit", "64Mi".into())]),
-            ),
-        ]),
-    ];
-    if secret_files {
-        mounts.push(map([
-            ("name", "secrets".into()),
-            ("mountPath", SECRETS_DIR.into()),
-            ("readOnly", true.into()),
-        ]));
-        volumes.push(map([
-            ("name", "secrets".into()),
-            (
-                "secret",
-                map([("secretName", FILES_SECRET.into()), ("defaultMode", 0o440.into())]),
-            ),
-        ]));
-    }
-    let container = map([
-        ("name", "almanac".into()),
-        ("image", options.image.as_str().into()),
-        ("imagePullPolicy", "IfNotPresent".into()),
-        ("args", vec!["run".into(), job.name.as_str().into()].into()),
-        ("workingDir", WORK_DIR.into()),
-        (
-            "env",
-            vec![
-                map([
-                    ("name", "ALMANAC_CONFIG".into()),
-                    ("value", format!("{WORK_DIR}/jobs.toml").into()),
-                ]),
-                map([("name", "ALMANAC_LOG".into()), ("value", "info".into())]),
-            ]
-            .into(),
-        ),
-        (
-            "envFrom",
-            vec![map([(
-                "secretRef",
-                map([("name", ENV_SECRET.into()), ("optional", true.into())]),
-            )])]
-            .into(),
-        ),
-        (
-            "resources",
-            map([
-                ("requests", map([("cpu", "50m".into()), ("memory", "64Mi".into())])),
-                ("limits", map([("memory", "512Mi".into())])),
-            ]),
-        ),
-        (
-            "securityContext",
-            map([
-                ("allowPrivilegeEscalation", false.into()),
-                ("readOnlyRootFilesystem", true.into()),
-                ("runAsNonRoot", true.into()),
-                ("capabilities", map([("drop", vec!["ALL".into()].into())])),
-            ]),
-        ),
-        ("volumeMounts", mounts.into()),
-    ]);
-    let pod = map([
-        ("restartPolicy", "Never".into()),
-        ("automountServiceAccountToken", false.into()),
-        ("terminationGracePeriodSeconds", 60.into()),
-        (
-            "securityContext",
-            map([
-                ("runAsNonRoot", true.into()),
-                ("runAsUser", USER_ID.into()),
-                ("runAsGroup", USER_ID.into()),
-                ("fsGroup", USER_ID.into()),
-                ("seccompProfile", map([("type", "RuntimeDefault".into())])),
-            ]),
-        ),
-        ("containers", vec![container].into()),
-        ("volumes", volumes.into()),
-    ]);
-    let job_spec = map([
-        ("backoffLimit", 0.into()),
-        (
-            "podFailurePolicy",
-            map([(
-                "rules",
-                vec![map([
-                    ("action", "Ignore".into()),
-                    (
-                        "onPodConditions",
-                        vec![map([("type", "DisruptionTarget".into()), ("status", "True".into())])].into(),
-                    ),
-                ])]
-                .into(),
-            )]),
-        ),
-        ("activeDeadlineSeconds", active_deadline(job.timeout).into()),
-        (
-            "template",
-            map([
-                ("metadata", map([("labels", labels(object, Some(&job.name)))])),
-                ("spec", pod),
-            ]),
-        ),
-    ]);
-    map([
-        ("apiVersion", "batch/v1".into()),
-        ("kind", "CronJob".into()),
-        ("metadata", meta),
-        (
-            "spec",
-            map([
-                ("schedule", schedule.into()),
-                ("timeZone", job.timezone.0.name().into()),
-                ("concurrencyPolicy", "Forbid".into()),
-                (
-                    "startingDeadlineSeconds",
-                    starting_deadline(&job.schedule, job.timezone).into(),
-                ),
-                ("suspend", (!job.enabled).into()),
-                ("successfulJobsHistoryLimit", 3.into()),
-                ("failedJobsHistoryLimit", 3.into()),
-                (
-                    "jobTemplate",
-                    map([
-                        ("metadata", map([("labels", labels(object, Some(&job.name)))])),
-                        ("spec", job_spec),
-                    ]),
-                ),
-            ]),
-        ),
-    ])
 }
 
 /// Collects `${NAME}` / `${NAME:-default}` references in string values.

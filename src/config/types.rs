@@ -33,35 +33,42 @@ impl HumanDuration {
 impl FromStr for HumanDuration {
     type Err = String;
 
+    /// The grammar Prometheus uses for its flags and API fields (`ms`, `s`, `m`, `h`, `d`,
+    /// `w`, `y`, summed left to right), so one parser reads both jobs.toml and server answers.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let expected = "expected a duration such as \"30s\", \"5m\", \"2h\", \"7d\", \"1w\", \"1y\" or \"1h30m\"";
         let text = text.trim();
         if text.is_empty() {
             return Err(format!("empty duration; {expected}"));
         }
-        let mut total: u64 = 0;
+        let mut total_ms: u64 = 0;
         let mut digits = String::new();
-        for ch in text.chars() {
+        let mut chars = text.chars().peekable();
+        while let Some(ch) = chars.next() {
             if ch.is_ascii_digit() {
                 digits.push(ch);
                 continue;
             }
-            let unit: u64 = match ch {
-                's' => 1,
-                'm' => 60,
-                'h' => 3_600,
-                'd' => 86_400,
-                'w' => 7 * 86_400,
-                'y' => 365 * 86_400,
+            let unit_ms: u64 = match ch {
+                'm' if chars.peek() == Some(&'s') => {
+                    chars.next();
+                    1
+                }
+                's' => 1_000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                'd' => 86_400_000,
+                'w' => 7 * 86_400_000,
+                'y' => 365 * 86_400_000,
                 _ => return Err(format!("invalid duration {text:?}: unknown unit {ch:?}; {expected}")),
             };
             let amount: u64 = digits
                 .parse()
                 .map_err(|_| format!("invalid duration {text:?}: a number must precede {ch:?}; {expected}"))?;
             digits.clear();
-            total = amount
-                .checked_mul(unit)
-                .and_then(|secs| total.checked_add(secs))
+            total_ms = amount
+                .checked_mul(unit_ms)
+                .and_then(|ms| total_ms.checked_add(ms))
                 .ok_or_else(|| format!("duration {text:?} is too large"))?;
         }
         if !digits.is_empty() {
@@ -69,20 +76,28 @@ impl FromStr for HumanDuration {
                 "invalid duration {text:?}: missing unit after {digits}; {expected}"
             ));
         }
-        Ok(Self(Duration::from_secs(total)))
+        Ok(Self(Duration::from_millis(total_ms)))
     }
 }
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut secs = self.0.as_secs();
-        if secs == 0 {
+        let mut ms = self.0.as_millis();
+        if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, size) in [("y", 365 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-            if secs >= size {
-                write!(f, "{}{unit}", secs / size)?;
-                secs %= size;
+        let units = [
+            ("y", 365 * 86_400_000),
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+            ("ms", 1),
+        ];
+        for (unit, size) in units {
+            if ms >= size {
+                write!(f, "{}{unit}", ms / size)?;
+                ms %= size;
             }
         }
         Ok(())
@@ -266,14 +281,24 @@ mod tests {
             ("1w", 604_800),
             ("1y", 31_536_000),
             ("1h30m", 5_400),
+            ("3650d", 315_360_000),
         ];
         for (text, secs) in cases {
             let parsed: HumanDuration = text.parse().unwrap();
             assert_eq!(parsed.0.as_secs(), secs, "{text}");
+            assert_eq!(
+                parsed.to_string().parse::<HumanDuration>().unwrap(),
+                parsed,
+                "{text} round-trips"
+            );
         }
+        let precise: HumanDuration = "1m30s250ms".parse().unwrap();
+        assert_eq!(precise.0, Duration::from_millis(90_250));
+        assert_eq!(precise.to_string(), "1m30s250ms");
+        assert_eq!("500ms".parse::<HumanDuration>().unwrap().0, Duration::from_millis(500));
         assert_eq!(HumanDuration::from_secs(5_400).to_string(), "1h30m");
         assert_eq!(HumanDuration::from_days(365).to_string(), "1y");
-        for bad in ["", "5", "5x", "m", "1.5h", "-1d"] {
+        for bad in ["", "5", "5x", "m", "1.5h", "-1d", "ms5", "5sm"] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad:?} should be rejected");
         }
     }

@@ -179,7 +179,7 @@ pub fn render(
             .disable_x_mesh()
             .x_labels(0)
             .y_labels(5)
-            .y_label_formatter(&|y| unit.axis(*y))
+            .y_label_formatter(&|y| unit.axis(*y, (y1 - y0) / 5.0))
             .y_label_style(axis_font.clone())
             .light_line_style(RGBColor(234, 238, 242))
             .bold_line_style(RGBColor(216, 222, 228))

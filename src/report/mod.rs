@@ -155,15 +155,24 @@ impl Unit {
         }
     }
 
-    /// A short axis label form.
-    pub fn axis(self, value: f64) -> String {
+    /// A short axis label form, with as many decimals as `tick` (the distance between two
+    /// labels) needs for neighbouring labels to differ: `0.46%, 0.48%`, not `0.5%, 0.5%`.
+    pub fn axis(self, value: f64, tick: f64) -> String {
+        let decimals = |scale: f64| {
+            let step = (tick * scale).abs();
+            if step.is_finite() && step > 0.0 {
+                (-step.log10() - 1e-9).ceil().clamp(0.0, 6.0) as usize
+            } else {
+                1
+            }
+        };
         match self {
-            Self::Percent => format!("{:.1}%", value * 100.0),
-            Self::Seconds if value.abs() < 1.0 => format!("{:.0}ms", value * 1000.0),
-            Self::Seconds => format!("{value:.1}s"),
+            Self::Percent => format!("{:.*}%", decimals(100.0), value * 100.0),
+            Self::Seconds if value.abs() < 1.0 => format!("{:.*}ms", decimals(1000.0), value * 1000.0),
+            Self::Seconds => format!("{:.*}s", decimals(1.0), value),
             Self::Bytes => self.format(value, Some(1)),
-            _ if value.abs() >= 1000.0 => format!("{:.1}k", value / 1000.0),
-            _ => format!("{value:.1}"),
+            _ if value.abs() >= 1000.0 => format!("{:.*}k", decimals(0.001), value / 1000.0),
+            _ => format!("{:.*}", decimals(1.0), value),
         }
     }
 }
@@ -237,6 +246,22 @@ mod tests {
         assert_eq!(latency.level(0.7), Level::Warning);
         assert_eq!(latency.level(2.0), Level::Critical);
         assert_eq!(latency.level(f64::NAN), Level::NoData);
+    }
+
+    #[test]
+    fn axis_labels_have_the_decimals_their_spacing_needs() {
+        // A near-flat error ratio: 0.46 % … 0.54 %, labels 0.02 points apart.
+        let labels: Vec<String> = (0..5)
+            .map(|i| Unit::Percent.axis(0.0046 + 0.0002 * i as f64, 0.0002))
+            .collect();
+        assert_eq!(labels, ["0.46%", "0.48%", "0.50%", "0.52%", "0.54%"]);
+        assert_eq!(Unit::Percent.axis(0.995, 0.005), "99.5%");
+        assert_eq!(Unit::Percent.axis(0.5, 0.25), "50%");
+        assert_eq!(Unit::Seconds.axis(0.25, 0.05), "250ms");
+        assert_eq!(Unit::Seconds.axis(0.2505, 0.0005), "250.5ms");
+        assert_eq!(Unit::Number.axis(12_000.0, 2_000.0), "12k");
+        assert_eq!(Unit::Number.axis(3.25, 0.05), "3.25");
+        assert_eq!(Unit::Number.axis(3.0, f64::NAN), "3.0");
     }
 
     #[test]

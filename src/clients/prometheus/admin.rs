@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api_time;
 use crate::clients::http::{HttpClient, HttpError, truncate};
+use crate::config::HumanDuration;
 use crate::jobs::Transience;
 
 /// A failed admin call.
@@ -253,37 +254,10 @@ impl AdminClient {
     }
 }
 
-/// Prometheus durations (`15d`, `1y`, `2w`, `1h30m`, `0s`), in seconds.
+/// Prometheus durations (`15d`, `1y`, `2w`, `1h30m`, `0s`), in whole seconds; the grammar is
+/// the one jobs.toml uses.
 pub fn parse_prometheus_duration(text: &str) -> Option<u64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total = 0u64;
-    let mut digits = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                0
-            }
-            's' => 1,
-            'm' => 60,
-            'h' => 3_600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            'y' => 365 * 86_400,
-            _ => return None,
-        };
-        total += digits.parse::<u64>().ok()? * unit;
-        digits.clear();
-    }
-    digits.is_empty().then_some(total)
+    text.parse::<HumanDuration>().ok().map(|d| d.as_std().as_secs())
 }
 
 /// VictoriaMetrics `-retentionPeriod`: a bare number counts months (31 days).

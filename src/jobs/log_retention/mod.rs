@@ -1,294 +1,31 @@
-//! The `log-retention` job: daily indices through hot → warm → S3 → Glacier → gone. Planning
-//! (pure decisions in `crate::retention`), the warm step, and the run loop live here.
+//! The `log-retention` job: daily indices through hot → warm → S3 → Glacier → gone.
+//! Planning (pure decisions in `crate::retention`) and the run loop live here; the settings
+//! and the warm, Glacier and expiry steps have their own files.
 
 pub mod archive;
 pub mod lock;
 pub mod manifest;
 pub mod restore;
+mod settings;
+mod steps;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::{info, warn};
 
+pub use self::settings::{AgeFrom, Settings, Transition, Verify};
+pub use self::steps::{expire, transition, warm};
 use super::{JobContext, JobError, Outcome, Status};
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
-use crate::config::{HumanDuration, KeyPath, Section, SettingsError};
+use crate::config::Section;
 use crate::output::{Table, human_bytes};
-use crate::retention::{self, Action, IndexPattern, Location, SkipReason, Tier, TierAges};
+use crate::retention::{self, Action, Location, SkipReason, Tier};
 
 /// Connection sections this kind needs.
 pub const REQUIRES: &[Section] = &[Section::Search, Section::S3];
-
-/// Where the age of an index comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgeFrom {
-    /// The date in the index name (`pattern`).
-    Name,
-    /// The index creation date (`index.creation_date`); names must still match `pattern`.
-    CreationDate,
-}
-
-/// How archives reach the Glacier class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transition {
-    /// The job rewrites each part with CopyObject into `archive_storage_class`.
-    Copy,
-    /// A bucket lifecycle rule does it; the job only checks that one exists.
-    Lifecycle,
-}
-
-/// How thoroughly an archive is checked before its index is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verify {
-    /// Download every part and compare its size and sha-256 with the manifest.
-    Checksum,
-    /// HEAD every part and compare its size only.
-    Size,
-}
-
-/// Settings of a `[jobs.<name>]` table of kind `log-retention`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// strftime pattern of the daily indices; the literal part before the first `%` selects
-    /// candidates, names that do not match exactly are listed as skipped.
-    #[serde(default = "default_pattern")]
-    pub pattern: String,
-    /// `name` (the date in the index name) or `creation_date`.
-    #[serde(default = "default_age_from")]
-    pub age_from: AgeFrom,
-    /// Age at which an index leaves the hot tier for warm nodes (seed: hot 7 days).
-    #[serde(default = "default_warm_after")]
-    pub warm_after: HumanDuration,
-    /// Age at which an index is archived to S3 and deleted from the cluster (seed: warm 30 days).
-    #[serde(default = "default_cold_after")]
-    pub cold_after: HumanDuration,
-    /// Age at which an archive moves to the Glacier class (seed: cold 1 year).
-    #[serde(default = "default_archive_after")]
-    pub archive_after: HumanDuration,
-    /// Age at which an archive is deleted (seed: archive 7 years).
-    #[serde(default = "default_expire_after")]
-    pub expire_after: HumanDuration,
-    /// Node attribute warm nodes carry (`node.attr.<name>`).
-    #[serde(default = "default_warm_attribute")]
-    pub warm_attribute: String,
-    /// Its value on warm nodes.
-    #[serde(default = "default_warm_value")]
-    pub warm_value: String,
-    /// Force-merge indices when they go warm.
-    #[serde(default = "yes")]
-    pub force_merge: bool,
-    /// Segments per shard after the force-merge.
-    #[serde(default = "one")]
-    pub max_num_segments: u32,
-    /// Storage class of the archive tier: GLACIER, DEEP_ARCHIVE or GLACIER_IR.
-    #[serde(default = "default_class")]
-    pub archive_storage_class: String,
-    /// `copy` (CopyObject by the job) or `lifecycle` (a bucket rule does it).
-    #[serde(default = "default_transition")]
-    pub transition: Transition,
-    /// At most this many indices change per run (oldest first); `--force` lifts it.
-    #[serde(default = "default_max")]
-    pub max_indices_per_run: usize,
-    /// Documents per scroll page.
-    #[serde(default = "default_scroll_size")]
-    pub scroll_size: usize,
-    /// Scroll context keep-alive between pages.
-    #[serde(default = "default_keep_alive")]
-    pub scroll_keep_alive: HumanDuration,
-    /// Parallel slices of the export scroll; 0 = automatic (2 from 200 000 documents).
-    #[serde(default)]
-    pub slices: u32,
-    /// A new part object starts past this many compressed bytes.
-    #[serde(default = "default_part_bytes")]
-    pub part_max_bytes: u64,
-    /// Multipart chunk size in bytes (≥ 5 MiB); memory per slice is about 3 chunks.
-    #[serde(default = "default_chunk_bytes")]
-    pub chunk_bytes: usize,
-    /// gzip level 1 (fast) to 9 (small).
-    #[serde(default = "one")]
-    pub compression_level: u32,
-    /// `checksum` (download and hash every part) or `size` (HEAD only).
-    #[serde(default = "default_verify")]
-    pub verify: Verify,
-    /// Field holding each document's time, for the manifest's time range.
-    #[serde(default = "default_timestamp_field")]
-    pub timestamp_field: String,
-    /// Documents per bulk request when restoring.
-    #[serde(default = "default_bulk_docs")]
-    pub restore_bulk_docs: usize,
-    /// Parts loaded in parallel when restoring.
-    #[serde(default = "default_restore_parallel")]
-    pub restore_parallel: usize,
-    /// Days a Glacier restore keeps the temporary copy.
-    #[serde(default = "default_restore_days")]
-    pub restore_days: i32,
-    /// Glacier retrieval tier: Expedited, Standard or Bulk.
-    #[serde(default = "default_restore_tier")]
-    pub restore_tier: String,
-}
-
-fn default_pattern() -> String {
-    "aindusdb-logs-%Y.%m.%d".into()
-}
-fn default_age_from() -> AgeFrom {
-    AgeFrom::Name
-}
-fn default_warm_after() -> HumanDuration {
-    HumanDuration::from_secs(7 * 86_400)
-}
-fn default_cold_after() -> HumanDuration {
-    HumanDuration::from_secs(30 * 86_400)
-}
-fn default_archive_after() -> HumanDuration {
-    HumanDuration::from_secs(365 * 86_400)
-}
-fn default_expire_after() -> HumanDuration {
-    HumanDuration::from_secs(7 * 365 * 86_400)
-}
-fn default_warm_attribute() -> String {
-    "box_type".into()
-}
-fn default_warm_value() -> String {
-    "warm".into()
-}
-fn yes() -> bool {
-    true
-}
-fn one() -> u32 {
-    1
-}
-fn default_class() -> String {
-    "GLACIER".into()
-}
-fn default_transition() -> Transition {
-    Transition::Copy
-}
-fn default_max() -> usize {
-    20
-}
-fn default_scroll_size() -> usize {
-    2000
-}
-fn default_keep_alive() -> HumanDuration {
-    HumanDuration::from_secs(300)
-}
-fn default_part_bytes() -> u64 {
-    1 << 30
-}
-fn default_chunk_bytes() -> usize {
-    5 << 20
-}
-fn default_verify() -> Verify {
-    Verify::Checksum
-}
-fn default_timestamp_field() -> String {
-    "@timestamp".into()
-}
-fn default_bulk_docs() -> usize {
-    2000
-}
-fn default_restore_parallel() -> usize {
-    2
-}
-fn default_restore_days() -> i32 {
-    7
-}
-fn default_restore_tier() -> String {
-    "Standard".into()
-}
-
-fn days(duration: HumanDuration) -> i64 {
-    (duration.as_std().as_secs() / 86_400) as i64
-}
-
-impl Settings {
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        let root = KeyPath::root();
-        IndexPattern::new(&self.pattern).map_err(|m| SettingsError::new(root.key("pattern"), m))?;
-        for (key, value) in [
-            ("warm_after", self.warm_after),
-            ("cold_after", self.cold_after),
-            ("archive_after", self.archive_after),
-            ("expire_after", self.expire_after),
-        ] {
-            if value.as_std().as_secs() % 86_400 != 0 {
-                return Err(SettingsError::new(
-                    root.key(key),
-                    "must be whole days, e.g. \"30d\" or \"1y\"",
-                ));
-            }
-        }
-        self.tier_ages()
-            .check()
-            .map_err(|m| SettingsError::new(root.key("cold_after"), m))?;
-        if !matches!(
-            self.archive_storage_class.as_str(),
-            "GLACIER" | "DEEP_ARCHIVE" | "GLACIER_IR"
-        ) {
-            return Err(SettingsError::new(
-                root.key("archive_storage_class"),
-                "expected GLACIER, DEEP_ARCHIVE or GLACIER_IR",
-            ));
-        }
-        if self.chunk_bytes < 5 << 20 {
-            return Err(SettingsError::new(
-                root.key("chunk_bytes"),
-                "S3 multipart chunks must be at least 5 MiB (5242880)",
-            ));
-        }
-        if self.part_max_bytes < self.chunk_bytes as u64 {
-            return Err(SettingsError::new(
-                root.key("part_max_bytes"),
-                "must be at least chunk_bytes",
-            ));
-        }
-        if !(1..=9).contains(&self.compression_level) {
-            return Err(SettingsError::new(root.key("compression_level"), "expected 1 to 9"));
-        }
-        if self.scroll_size == 0 || self.scroll_size > 10_000 {
-            return Err(SettingsError::new(root.key("scroll_size"), "expected 1 to 10000"));
-        }
-        if self.restore_bulk_docs == 0 || self.restore_parallel == 0 {
-            return Err(SettingsError::new(
-                root.key("restore_parallel"),
-                "restore sizes must be positive",
-            ));
-        }
-        if !matches!(self.restore_tier.as_str(), "Expedited" | "Standard" | "Bulk") {
-            return Err(SettingsError::new(
-                root.key("restore_tier"),
-                "expected Expedited, Standard or Bulk",
-            ));
-        }
-        if self.warm_attribute.is_empty() || self.warm_attribute.contains(['.', ' ']) {
-            return Err(SettingsError::new(
-                root.key("warm_attribute"),
-                "expected a node attribute name such as box_type",
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn tier_ages(&self) -> TierAges {
-        TierAges {
-            warm: days(self.warm_after),
-            cold: days(self.cold_after),
-            archive: days(self.archive_after),
-            expire: days(self.expire_after),
-        }
-    }
-
-    pub fn index_pattern(&self) -> IndexPattern {
-        IndexPattern::new(&self.pattern).expect("validated pattern")
-    }
-}
 
 /// One index (in the cluster, in S3, or both) and what the run does to it.
 #[derive(Debug, Clone, Serialize)]
@@ -513,21 +250,6 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
     })
 }
 
-/// Allocation to warm nodes, optional force-merge, write block.
-pub async fn warm(search: &SearchClient, settings: &Settings, index: &str) -> Result<(), JobError> {
-    let require_key = format!("index.routing.allocation.require.{}", settings.warm_attribute);
-    search
-        .put_settings(index, &serde_json::json!({ require_key: settings.warm_value }))
-        .await?;
-    search
-        .put_settings(index, &serde_json::json!({"index.blocks.write": true}))
-        .await?;
-    if settings.force_merge {
-        search.forcemerge(index, settings.max_num_segments).await?;
-    }
-    Ok(())
-}
-
 pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
     let (search, store) = clients(ctx).await?;
     let work: Vec<&Row> = plan.rows.iter().filter(|r| r.action.is_work()).collect();
@@ -628,57 +350,4 @@ async fn run_work(
         return Err(first.context(format!("{index} (other indices were processed; a rerun resumes)")));
     }
     Ok(counts)
-}
-
-/// Moves an archive's parts to the Glacier class (the manifest stays readable), or checks
-/// that a lifecycle rule will.
-pub async fn transition(
-    settings: &Settings,
-    store: &ArchiveStore,
-    index: &str,
-    lifecycle_checked: &mut bool,
-    warnings: &mut Vec<String>,
-) -> Result<(), JobError> {
-    if settings.transition == Transition::Lifecycle {
-        if !*lifecycle_checked {
-            *lifecycle_checked = true;
-            let prefix = store.key("");
-            let rules = store.lifecycle_transitions().await?;
-            let covered = rules.iter().any(|(rule_prefix, enabled, transitions)| {
-                *enabled
-                    && prefix.starts_with(rule_prefix.as_str())
-                    && transitions
-                        .iter()
-                        .any(|(_, class)| class == &settings.archive_storage_class)
-            });
-            if !covered {
-                warnings.push(format!(
-                    "no enabled lifecycle rule of bucket {} moves {prefix} to {}: add one or set transition = \"copy\"",
-                    store.bucket, settings.archive_storage_class
-                ));
-            }
-        }
-        return Ok(());
-    }
-    let folder = store.key(&format!("{index}/"));
-    for object in store.list(&folder).await? {
-        if object.key.ends_with(manifest::MANIFEST) || object.storage_class == settings.archive_storage_class {
-            continue;
-        }
-        store
-            .set_storage_class(&object.key, object.size, &settings.archive_storage_class)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Deletes an archive: the manifest first (so a half-deleted archive never looks complete),
-/// then every part.
-pub async fn expire(store: &ArchiveStore, index: &str) -> Result<(), JobError> {
-    store.delete(&manifest::key(store, index)).await?;
-    let folder = store.key(&format!("{index}/"));
-    for object in store.list(&folder).await? {
-        store.delete(&object.key).await?;
-    }
-    Ok(())
 }

@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn defaults_parse_and_validate() {
-        let settings: Settings = toml::from_str("").unwrap();
+        let settings: Settings = toml::from_str("to = ['team@example.com']").unwrap();
         settings.validate().unwrap();
         assert_eq!(settings.sections.len(), 3);
         assert_eq!(settings.slos.len(), 3);
@@ -262,11 +262,25 @@ mod tests {
     #[test]
     fn bad_thresholds_are_located() {
         let settings: Settings = toml::from_str(
-            "[[sections]]\ntitle='a'\n[[sections.panels]]\ntitle='b'\nquery='up'\nthresholds={warn=1,critical=1}",
+            "to=['a@b.c']\n[[sections]]\ntitle='a'\n[[sections.panels]]\ntitle='b'\nquery='up'\nthresholds={warn=1,critical=1}",
         )
         .unwrap();
         let error = settings.validate().unwrap_err();
         assert!(error.message.contains("different"));
+    }
+
+    #[test]
+    fn recipients_are_required_and_checked() {
+        let none: Settings = toml::from_str("").unwrap();
+        assert_eq!(none.validate().unwrap_err().path.to_string(), "to");
+        let cc_only: Settings = toml::from_str("cc = ['ops@example.com']").unwrap();
+        cc_only.validate().unwrap();
+        let bad: Settings = toml::from_str("to = ['ops@example.com', 'ops at example']").unwrap();
+        let error = bad.validate().unwrap_err();
+        assert_eq!(error.path.to_string(), "to[1]");
+        assert!(error.message.contains("not an email address"), "{}", error.message);
+        let bad_from: Settings = toml::from_str("to = ['a@b.c']\nfrom = 'almanac <nowhere'").unwrap();
+        assert_eq!(bad_from.validate().unwrap_err().path.to_string(), "from");
     }
 }
 

@@ -1,0 +1,75 @@
+//! The per-index steps other than archiving: the warm step (allocation, force-merge, write
+//! block), the Glacier transition and expiry of an archive.
+
+use super::{Settings, Transition, manifest};
+use crate::clients::s3::ArchiveStore;
+use crate::clients::search::SearchClient;
+use crate::jobs::JobError;
+
+/// Allocation to warm nodes, optional force-merge, write block.
+pub async fn warm(search: &SearchClient, settings: &Settings, index: &str) -> Result<(), JobError> {
+    let require_key = format!("index.routing.allocation.require.{}", settings.warm_attribute);
+    search
+        .put_settings(index, &serde_json::json!({ require_key: settings.warm_value }))
+        .await?;
+    search
+        .put_settings(index, &serde_json::json!({"index.blocks.write": true}))
+        .await?;
+    if settings.force_merge {
+        search.forcemerge(index, settings.max_num_segments).await?;
+    }
+    Ok(())
+}
+
+/// Moves an archive's parts to the Glacier class (the manifest stays readable), or checks
+/// that a lifecycle rule will.
+pub async fn transition(
+    settings: &Settings,
+    store: &ArchiveStore,
+    index: &str,
+    lifecycle_checked: &mut bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), JobError> {
+    if settings.transition == Transition::Lifecycle {
+        if !*lifecycle_checked {
+            *lifecycle_checked = true;
+            let prefix = store.key("");
+            let rules = store.lifecycle_transitions().await?;
+            let covered = rules.iter().any(|(rule_prefix, enabled, transitions)| {
+                *enabled
+                    && prefix.starts_with(rule_prefix.as_str())
+                    && transitions
+                        .iter()
+                        .any(|(_, class)| class == &settings.archive_storage_class)
+            });
+            if !covered {
+                warnings.push(format!(
+                    "no enabled lifecycle rule of bucket {} moves {prefix} to {}: add one or set transition = \"copy\"",
+                    store.bucket, settings.archive_storage_class
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let folder = store.key(&format!("{index}/"));
+    for object in store.list(&folder).await? {
+        if object.key.ends_with(manifest::MANIFEST) || object.storage_class == settings.archive_storage_class {
+            continue;
+        }
+        store
+            .set_storage_class(&object.key, object.size, &settings.archive_storage_class)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes an archive: the manifest first (so a half-deleted archive never looks complete),
+/// then every part.
+pub async fn expire(store: &ArchiveStore, index: &str) -> Result<(), JobError> {
+    store.delete(&manifest::key(store, index)).await?;
+    let folder = store.key(&format!("{index}/"));
+    for object in store.list(&folder).await? {
+        store.delete(&object.key).await?;
+    }
+    Ok(())
+}
