@@ -4,12 +4,13 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use tracing::{debug, info};
 
 use super::decide::{self, Selector};
 use super::{Action, BlockEstimate, DeleteRequest, MetricPlan, Plan, RulePlan, Settings};
 use crate::clients::prometheus::admin::{AdminClient, AdminError, Server};
-use crate::clients::prometheus::{Labels, PrometheusClient};
+use crate::clients::prometheus::{Labels, PrometheusClient, PrometheusError};
 use crate::jobs::{JobContext, JobError};
 
 /// Bytes kept free in each delete request for `start`/`end`.
@@ -138,17 +139,32 @@ async fn scan_stale(
     let names = metric_names(client, selector, window_start, ctx.now).await?;
     let mut metrics = Vec::new();
     let mut selectors = Vec::new();
-    for name in names {
+    // Two series calls in flight at any time (whole window, then recent window, metric after
+    // metric), each a task that also decodes its answer, so that comparing one metric's
+    // windows overlaps with fetching the next metric's.
+    let mut calls = Vec::with_capacity(names.len() * 2);
+    for name in &names {
+        let matcher = vec![selector.for_metric(name).render()];
+        calls.push((matcher.clone(), window_start));
+        calls.push((matcher, end));
+    }
+    let (series_client, now) = (client.clone(), ctx.now);
+    let mut answers = futures::stream::iter(calls)
+        .map(move |(matcher, from)| {
+            let client = series_client.clone();
+            tokio::spawn(async move { client.series(&matcher, from, now).await })
+        })
+        .buffered(2);
+    for name in names.iter().cloned() {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
-        let matcher = [selector.for_metric(&name).render()];
-        let (whole, recent) = tokio::join!(
-            client.series(&matcher, window_start, ctx.now),
-            client.series(&matcher, end, ctx.now)
-        );
-        let recent: HashSet<u64> = recent?.iter().map(decide::fingerprint).collect();
-        let whole = whole?;
+        let whole = next_answer(&mut answers).await?;
+        let recent: HashSet<u64> = next_answer(&mut answers)
+            .await?
+            .iter()
+            .map(decide::fingerprint)
+            .collect();
         // Label names of every series of this metric, live ones included, so that exact
         // selectors pin absent labels to "" and never match a live superset.
         let all_names = decide::label_names(&whole);
@@ -180,6 +196,18 @@ async fn scan_stale(
         },
         selectors,
     ))
+}
+
+/// The next answer of a stream of spawned series calls.
+async fn next_answer<S>(answers: &mut S) -> Result<Vec<Labels>, JobError>
+where
+    S: futures::Stream<Item = Result<Result<Vec<Labels>, PrometheusError>, tokio::task::JoinError>> + Unpin,
+{
+    match answers.next().await {
+        Some(Ok(answer)) => Ok(answer?),
+        Some(Err(join)) => Err(JobError::fatal(anyhow::anyhow!("series call failed: {join}"))),
+        None => Err(JobError::fatal(anyhow::anyhow!("series calls ended early"))),
+    }
 }
 
 /// Series of a retain rule with samples older than `end`; the deletion is the rule's selector.
