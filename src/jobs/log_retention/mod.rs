@@ -22,7 +22,7 @@ use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
 use crate::config::Section;
 use crate::output::{Table, human_bytes};
-use crate::retention::{self, Action, Location, SkipReason, Tier};
+use crate::retention::{self, Action, Location, SkipReason, Tier, TierAges};
 
 /// Connection sections this kind needs.
 pub const REQUIRES: &[Section] = &[Section::Search, Section::S3];
@@ -39,6 +39,32 @@ pub struct Row {
     pub action: Action,
     pub docs: Option<u64>,
     pub size_bytes: Option<u64>,
+}
+
+impl Row {
+    /// An index where it is now, with its target tier and action decided from its age at `now`.
+    fn new(
+        index: String,
+        date: NaiveDate,
+        location: Location,
+        (ages, now): (TierAges, DateTime<Utc>),
+        docs: Option<u64>,
+        size_bytes: Option<u64>,
+    ) -> Self {
+        let age_days = retention::age_days(date, now);
+        let target = ages.target(age_days);
+        Self {
+            index,
+            date,
+            age_days,
+            location,
+            tier_now: location.tier(),
+            target,
+            action: retention::decide(location, target),
+            docs,
+            size_bytes,
+        }
+    }
 }
 
 /// What a run will do.
@@ -183,19 +209,14 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
                 archived: archived.get(&cat.index).is_some_and(|a| a.manifest),
             }
         };
-        let age = retention::age_days(date, ctx.now);
-        let target = ages.target(age);
-        rows.push(Row {
-            index: cat.index.clone(),
+        rows.push(Row::new(
+            cat.index.clone(),
             date,
-            age_days: age,
             location,
-            tier_now: location.tier(),
-            target,
-            action: retention::decide(location, target),
-            docs: cat.docs_count,
-            size_bytes: cat.store_size,
-        });
+            (ages, ctx.now),
+            cat.docs_count,
+            cat.store_size,
+        ));
     }
     let mut incomplete = Vec::new();
     for (index, state) in &archived {
@@ -216,19 +237,14 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
         let location = Location::S3 {
             glacier: state.glacier(),
         };
-        let age = retention::age_days(date, ctx.now);
-        let target = ages.target(age);
-        rows.push(Row {
-            index: index.clone(),
+        rows.push(Row::new(
+            index.clone(),
             date,
-            age_days: age,
             location,
-            tier_now: location.tier(),
-            target,
-            action: retention::decide(location, target),
+            (ages, ctx.now),
             docs,
-            size_bytes: Some(state.size()),
-        });
+            Some(state.size()),
+        ));
     }
     rows.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.index.cmp(&b.index)));
     let mut actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
