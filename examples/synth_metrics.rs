@@ -1,4 +1,4 @@
-//! Writes synthetic AindusDB metrics (test and demo data, see `almanac::report::synth`) as
+//! Writes synthetic AindusDB metrics (test and demo data, see `almanac::jobs::report::synth`) as
 //! OpenMetrics text: `cargo run --example synth_metrics -- 2026-11-24 Europe/Paris out.om`.
 //! Prints the known true values of the report day on stderr.
 
@@ -18,11 +18,11 @@ fn main() {
         eprintln!("invalid time zone {:?}: {e}", args[1]);
         std::process::exit(2)
     });
-    let text = almanac::report::synth::openmetrics(date, tz);
+    let text = almanac::jobs::report::synth::openmetrics(date, tz);
     let mut file = std::fs::File::create(&args[2]).unwrap_or_else(|e| {
         eprintln!("cannot create {}: {e}", args[2]);
         std::process::exit(1)
     });
     file.write_all(text.as_bytes()).expect("write");
-    eprintln!("{:#?}", almanac::report::synth::truth(date, tz));
+    eprintln!("{:#?}", almanac::jobs::report::synth::truth(date, tz));
 }

@@ -10,11 +10,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config};
-use crate::jobs::RunOptions;
+use crate::config::{self, JobKinds as _};
+use crate::jobs::{self, Config, RunOptions};
 use crate::logging::{self, LogFormat};
 use crate::output::{OutputFormat, Table};
 use crate::runner::{self, exit};
+
+mod restore;
 
 const AFTER_HELP: &str = "Exit codes: 0 success, 1 job failed (or finished partly), 2 usage or configuration error.";
 
@@ -167,7 +169,7 @@ impl Cli {
         if let Command::K8s(args) = &self.command {
             return k8s(&self.config, args, self.quiet);
         }
-        let config = match config::load(&self.config) {
+        let config = match jobs::load_config(&self.config) {
             Ok(config) => Arc::new(config),
             Err(error) => {
                 eprintln!("almanac: {error}");
@@ -186,7 +188,7 @@ impl Cli {
             Command::List(args) => list(&config, &args).await,
             Command::Validate(args) => validate(&config, &args).await,
             Command::K8s(_) => unreachable!("handled before loading the configuration"),
-            Command::Restore(args) => crate::jobs::log_retention::restore::run_cli(config, &args, self.quiet).await,
+            Command::Restore(args) => restore::run(config, &args, self.quiet).await,
         }
     }
 }

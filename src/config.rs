@@ -15,7 +15,26 @@ use serde::de::DeserializeOwned;
 pub use self::locate::KeyPath;
 pub use self::sections::{EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls};
 pub use self::types::{HumanDuration, Schedule, Secret, TimeZoneName};
-use crate::jobs::JobKind;
+
+/// The job kinds a configuration can hold. Implemented above this module (by
+/// `jobs::JobKind`), so the loader parses every job's own keys without knowing any job.
+pub trait JobKinds: Sized + Clone + std::fmt::Debug {
+    /// Every kind's `kind = "..."` name, for messages.
+    const NAMES: &'static [&'static str];
+    /// Parses the keys of one job table that are not common to all jobs, as kind `kind`.
+    /// `None` when no kind has that name.
+    fn parse(
+        kind: &str,
+        settings: toml::Value,
+        loader: &Loader<'_>,
+        path: &KeyPath,
+    ) -> Option<Result<Self, ConfigError>>;
+    fn name(&self) -> &'static str;
+    /// Connection sections this kind cannot run without.
+    fn requires(&self) -> &'static [Section];
+    /// Checks across fields that serde cannot express.
+    fn validate(&self) -> Result<(), SettingsError>;
+}
 
 /// Any problem with the configuration. Always maps to exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +63,7 @@ impl ConfigError {
 
 /// The whole configuration, validated.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Config<K> {
     /// The file it was read from; relative paths inside it are resolved against its folder.
     pub file: PathBuf,
     pub prometheus: Option<HttpEndpoint>,
@@ -54,7 +73,7 @@ pub struct Config {
     pub pushgateway: Option<PushgatewayConfig>,
     pub serve: ServeConfig,
     /// Jobs by name, sorted.
-    pub jobs: BTreeMap<String, JobConfig>,
+    pub jobs: BTreeMap<String, JobConfig<K>>,
 }
 
 /// Connection sections a job kind can depend on.
@@ -79,8 +98,8 @@ impl Section {
     }
 }
 
-impl Config {
-    pub fn job(&self, name: &str) -> Result<&JobConfig, String> {
+impl<K> Config<K> {
+    pub fn job(&self, name: &str) -> Result<&JobConfig<K>, String> {
         self.jobs.get(name).ok_or_else(|| {
             let names: Vec<&str> = self.jobs.keys().map(String::as_str).collect();
             format!(
@@ -104,7 +123,7 @@ impl Config {
 
 /// One `[jobs.<name>]` table.
 #[derive(Debug, Clone)]
-pub struct JobConfig {
+pub struct JobConfig<K> {
     pub name: String,
     pub schedule: Schedule,
     pub timezone: TimeZoneName,
@@ -118,7 +137,7 @@ pub struct JobConfig {
     /// `serve` skips disabled jobs; `run` still runs them.
     pub enabled: bool,
     pub description: Option<String>,
-    pub kind: JobKind,
+    pub kind: K,
 }
 
 /// Keys every job table has, whatever its kind.
@@ -181,14 +200,15 @@ impl SettingsError {
     }
 }
 
-/// What loading needs: the file (for positions) and the environment (for `${VAR}`).
-struct Resolver<'a> {
+/// What loading needs: the file (for positions and relative paths) and its text.
+pub struct Loader<'a> {
     file: &'a Path,
     source: &'a str,
 }
 
-impl Resolver<'_> {
-    fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+impl Loader<'_> {
+    /// An error at `path`, with the line and column of that key in the file.
+    pub fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
         let offset = locate::locate(self.source, path).unwrap_or(0);
         let (line, column) = locate::line_col(self.source, offset);
         ConfigError::At {
@@ -200,7 +220,8 @@ impl Resolver<'_> {
         }
     }
 
-    fn deserialize<T: DeserializeOwned>(&self, value: toml::Value, path: &KeyPath) -> Result<T, ConfigError> {
+    /// Deserializes `value`, found at `path`; errors name the exact key.
+    pub fn deserialize<T: DeserializeOwned>(&self, value: toml::Value, path: &KeyPath) -> Result<T, ConfigError> {
         serde_path_to_error::deserialize(value).map_err(|error| {
             let mut at = path.join_serde(error.path());
             let message = error.inner().to_string();
@@ -268,7 +289,7 @@ impl Resolver<'_> {
 }
 
 /// Reads and validates a configuration file, with `${VAR}` taken from the process environment.
-pub fn load(file: &Path) -> Result<Config, ConfigError> {
+pub fn load<K: JobKinds>(file: &Path) -> Result<Config<K>, ConfigError> {
     let source = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
         file: file.to_path_buf(),
         source,
@@ -277,8 +298,12 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Parses configuration text; `file` is used for messages and relative paths.
-pub fn parse(file: &Path, source: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-    let ctx = Resolver { file, source };
+pub fn parse<K: JobKinds>(
+    file: &Path,
+    source: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config<K>, ConfigError> {
+    let ctx = Loader { file, source };
     let root: toml::Table = toml::from_str(source).map_err(|error| {
         let (line, column) = locate::line_col(source, error.span().map_or(0, |span| span.start));
         ConfigError::At {
@@ -295,7 +320,7 @@ pub fn parse(file: &Path, source: &str, lookup: &dyn Fn(&str) -> Option<String>)
         unreachable!("the root is a table")
     };
 
-    let mut config = Config {
+    let mut config: Config<K> = Config {
         file: file.to_path_buf(),
         prometheus: None,
         search: None,
@@ -402,7 +427,12 @@ pub fn parse(file: &Path, source: &str, lookup: &dyn Fn(&str) -> Option<String>)
     Ok(config)
 }
 
-fn parse_job(ctx: &Resolver<'_>, name: &str, value: toml::Value, path: &KeyPath) -> Result<JobConfig, ConfigError> {
+fn parse_job<K: JobKinds>(
+    ctx: &Loader<'_>,
+    name: &str,
+    value: toml::Value,
+    path: &KeyPath,
+) -> Result<JobConfig<K>, ConfigError> {
     let toml::Value::Table(mut table) = value else {
         return Err(ctx.error(path, "expected a table: [jobs.<name>] with kind, schedule, ..."));
     };
@@ -417,14 +447,11 @@ fn parse_job(ctx: &Resolver<'_>, name: &str, value: toml::Value, path: &KeyPath)
         Some(_) => {
             return Err(ctx.error(
                 &path.key("kind"),
-                "expected a string, one of: report, tsdb-retention, log-retention",
+                format!("expected a string, one of: {}", K::NAMES.join(", ")),
             ));
         }
         None => {
-            return Err(ctx.error(
-                path,
-                "missing key `kind`: one of report, tsdb-retention, log-retention, noop",
-            ));
+            return Err(ctx.error(path, format!("missing key `kind`: one of {}", K::NAMES.join(", "))));
         }
     };
     let mut common = toml::Table::new();
@@ -438,18 +465,13 @@ fn parse_job(ctx: &Resolver<'_>, name: &str, value: toml::Value, path: &KeyPath)
         return Err(ctx.error(&path.key("timeout"), "timeout must be greater than 0s"));
     }
     let settings = toml::Value::Table(table);
-    let kind = match kind.as_str() {
-        "report" => JobKind::Report(ctx.deserialize(settings, path)?),
-        "tsdb-retention" => JobKind::TsdbRetention(ctx.deserialize(settings, path)?),
-        "log-retention" => JobKind::LogRetention(ctx.deserialize(settings, path)?),
-        "noop" => JobKind::Noop(ctx.deserialize(settings, path)?),
-        other => {
-            return Err(ctx.error(
-                &path.key("kind"),
-                format!("unknown job kind {other:?}, expected one of: report, tsdb-retention, log-retention, noop"),
-            ));
-        }
+    let Some(kind) = K::parse(&kind, settings, ctx, path) else {
+        return Err(ctx.error(
+            &path.key("kind"),
+            format!("unknown job kind {kind:?}, expected one of: {}", K::NAMES.join(", ")),
+        ));
     };
+    let kind = kind?;
     if let Err(error) = kind.validate() {
         let mut at = path.clone();
         at.0.extend(error.path.0);

@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn default_timeout_matches_the_config_loader() {
-        let config = crate::config::parse(
+        let config = crate::config::parse::<crate::jobs::JobKind>(
             Path::new("jobs.toml"),
             "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n",
             &|_| None,

@@ -10,8 +10,6 @@ pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod push;
-pub mod report;
-pub mod retention;
 pub mod runner;
 pub mod scheduler;
 

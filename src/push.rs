@@ -137,7 +137,7 @@ pub async fn push_report(config: &PushgatewayConfig, report: &RunReport) -> Resu
 
 /// Pushes a run's metrics when `[pushgateway]` is configured. A failed push is logged; it
 /// fails the run (returns `false`) only with `fail_run_on_error = true`.
-pub async fn after_run(config: &Config, report: &RunReport) -> bool {
+pub async fn after_run<K>(config: &Config<K>, report: &RunReport) -> bool {
     let Some(gateway) = &config.pushgateway else {
         return true;
     };

@@ -9,8 +9,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, warn};
 
-use crate::config::Config;
-use crate::jobs::{JobContext, JobError, Outcome, RunOptions, Status};
+use crate::config::JobKinds as _;
+use crate::jobs::{Config, JobContext, JobError, Outcome, RunOptions, Status};
 use crate::output::OutputFormat;
 
 /// Exit codes of the `almanac` binary.

@@ -14,8 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::config::{Config, JobConfig};
-use crate::jobs::RunOptions;
+use crate::jobs::{Config, JobConfig, RunOptions};
 use crate::metrics::{JobLabels, Metrics};
 use crate::runner;
 

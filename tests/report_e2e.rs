@@ -5,7 +5,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use almanac::report::synth;
+use almanac::jobs::report::synth;
 use chrono::NaiveDate;
 use support::{PrivateServer, Workspace, harness_env};
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 
+use crate::clients::error::Transience;
 use crate::config::{HttpEndpoint, Secret};
-use crate::jobs::Transience;
 
 /// How requests authenticate.
 #[derive(Clone, Debug)]

@@ -62,7 +62,7 @@ pub enum SendError {
     Connection { server: String, message: String },
 }
 
-impl crate::jobs::Transience for SendError {
+impl crate::clients::error::Transience for SendError {
     fn is_transient(&self) -> bool {
         matches!(self, Self::Connection { .. })
     }

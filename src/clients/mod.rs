@@ -1,6 +1,7 @@
 //! One client per external system. Each turns transport and protocol failures into typed
 //! errors that say whether a retry can help, and never puts a secret in a message.
 
+pub mod error;
 pub mod http;
 pub mod mail;
 pub mod prometheus;
@@ -20,7 +21,7 @@ pub struct Reachability {
 }
 
 /// Checks that every configured server answers, concurrently.
-pub async fn check_all(config: &Config) -> Vec<Reachability> {
+pub async fn check_all<K>(config: &Config<K>) -> Vec<Reachability> {
     let mut checks: Vec<futures::future::BoxFuture<'_, Reachability>> = Vec::new();
     if let Some(endpoint) = &config.prometheus {
         checks.push(Box::pin(async move {

@@ -4,8 +4,8 @@
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 
+use crate::clients::error::Transience;
 use crate::config::S3Config;
-use crate::jobs::Transience;
 
 /// A failed S3 call, with the operation and key it was about.
 #[derive(Debug, thiserror::Error)]

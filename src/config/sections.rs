@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::types::{HumanDuration, Secret};
-use super::{ConfigError, KeyPath, Resolver};
+use super::{ConfigError, KeyPath, Loader};
 
 fn default_http_timeout() -> HumanDuration {
     HumanDuration::from_secs(30)
@@ -75,7 +75,7 @@ pub struct HttpEndpoint {
 }
 
 impl HttpEndpoint {
-    pub(super) fn resolve(&mut self, ctx: &Resolver<'_>, path: &KeyPath) -> Result<(), ConfigError> {
+    pub(super) fn resolve(&mut self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
         ctx.secret(&mut self.password, &self.password_file, path, "password")?;
         ctx.secret(&mut self.bearer_token, &self.bearer_token_file, path, "bearer_token")?;
         ctx.secret(&mut self.api_key, &self.api_key_file, path, "api_key")?;

@@ -13,7 +13,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, JobConfig, Section, SettingsError};
+pub use crate::clients::error::Transience;
+use crate::config::{ConfigError, JobKinds, KeyPath, Loader, Section, SettingsError};
+
+/// The configuration with this binary's job kinds.
+pub type Config = crate::config::Config<JobKind>;
+/// One `[jobs.<name>]` table with this binary's job kinds.
+pub type JobConfig = crate::config::JobConfig<JobKind>;
+
+/// Reads and validates a configuration file (see `config::load`).
+pub fn load_config(file: &std::path::Path) -> Result<Config, ConfigError> {
+    crate::config::load(file)
+}
 use crate::output::OutputFormat;
 
 /// A job's settings, by kind: the `kind = "..."` of its `[jobs.<name>]` table.
@@ -27,8 +38,25 @@ pub enum JobKind {
     Noop(noop::Settings),
 }
 
-impl JobKind {
-    pub fn name(&self) -> &'static str {
+impl JobKinds for JobKind {
+    const NAMES: &'static [&'static str] = &["report", "tsdb-retention", "log-retention", "noop"];
+
+    fn parse(
+        kind: &str,
+        settings: toml::Value,
+        loader: &Loader<'_>,
+        path: &KeyPath,
+    ) -> Option<Result<Self, ConfigError>> {
+        Some(match kind {
+            "report" => loader.deserialize(settings, path).map(Self::Report),
+            "tsdb-retention" => loader.deserialize(settings, path).map(Self::TsdbRetention),
+            "log-retention" => loader.deserialize(settings, path).map(Self::LogRetention),
+            "noop" => loader.deserialize(settings, path).map(Self::Noop),
+            _ => return None,
+        })
+    }
+
+    fn name(&self) -> &'static str {
         match self {
             Self::Report(_) => "report",
             Self::TsdbRetention(_) => "tsdb-retention",
@@ -38,7 +66,7 @@ impl JobKind {
     }
 
     /// Connection sections this kind cannot run without.
-    pub fn requires(&self) -> &'static [Section] {
+    fn requires(&self) -> &'static [Section] {
         match self {
             Self::Report(_) => report::REQUIRES,
             Self::TsdbRetention(_) => tsdb_retention::REQUIRES,
@@ -48,7 +76,7 @@ impl JobKind {
     }
 
     /// Checks across fields that serde cannot express.
-    pub fn validate(&self) -> Result<(), SettingsError> {
+    fn validate(&self) -> Result<(), SettingsError> {
         match self {
             Self::Report(settings) => settings.validate(),
             Self::TsdbRetention(settings) => settings.validate(),
@@ -56,7 +84,9 @@ impl JobKind {
             Self::Noop(settings) => settings.validate(),
         }
     }
+}
 
+impl JobKind {
     /// Looks at the world and decides what to do, without changing anything.
     pub async fn plan(&self, ctx: &JobContext) -> Result<Plan, JobError> {
         Ok(match self {
@@ -219,11 +249,6 @@ impl JobError {
             other => other,
         }
     }
-}
-
-/// Errors of clients (one per external system) say whether retrying can help.
-pub trait Transience {
-    fn is_transient(&self) -> bool;
 }
 
 impl<E> From<E> for JobError

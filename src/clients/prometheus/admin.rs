@@ -9,9 +9,9 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::api_time;
+use crate::clients::error::Transience;
 use crate::clients::http::{HttpClient, HttpError, truncate};
 use crate::config::HumanDuration;
-use crate::jobs::Transience;
 
 /// A failed admin call.
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,8 @@ use serde::Deserialize;
 pub mod admin;
 
 use super::http::{HttpClient, HttpError};
+use crate::clients::error::Transience;
 use crate::config::HttpEndpoint;
-use crate::jobs::Transience;
 
 /// A failed Prometheus call.
 #[derive(Debug, thiserror::Error)]

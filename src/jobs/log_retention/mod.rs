@@ -1,5 +1,5 @@
 //! The `log-retention` job: daily indices through hot → warm → S3 → Glacier → gone.
-//! Planning (pure decisions in `crate::retention`) and the run loop live here; the settings
+//! Planning (pure decisions in `tiers`) and the run loop live here; the settings
 //! and the warm, Glacier and expiry steps have their own files.
 
 pub mod archive;
@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod restore;
 mod settings;
 mod steps;
+pub mod tiers;
 
 use std::collections::BTreeMap;
 
@@ -17,12 +18,12 @@ use tracing::{info, warn};
 
 pub use self::settings::{AgeFrom, Settings, Transition, Verify};
 pub use self::steps::{expire, transition, warm};
+use self::tiers::{Action, Location, SkipReason, Tier, TierAges};
 use super::{JobContext, JobError, Outcome, Status};
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
 use crate::config::Section;
 use crate::output::{Table, human_bytes};
-use crate::retention::{self, Action, Location, SkipReason, Tier, TierAges};
 
 /// Connection sections this kind needs.
 pub const REQUIRES: &[Section] = &[Section::Search, Section::S3];
@@ -51,7 +52,7 @@ impl Row {
         docs: Option<u64>,
         size_bytes: Option<u64>,
     ) -> Self {
-        let age_days = retention::age_days(date, now);
+        let age_days = tiers::age_days(date, now);
         let target = ages.target(age_days);
         Self {
             index,
@@ -60,7 +61,7 @@ impl Row {
             location,
             tier_now: location.tier(),
             target,
-            action: retention::decide(location, target),
+            action: tiers::decide(location, target),
             docs,
             size_bytes,
         }
@@ -251,7 +252,7 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
     let deferred = if ctx.options.force {
         0
     } else {
-        retention::apply_limit(&mut actions, settings.max_indices_per_run)
+        tiers::apply_limit(&mut actions, settings.max_indices_per_run)
     };
     for (row, action) in rows.iter_mut().zip(actions) {
         row.action = action;

@@ -11,8 +11,7 @@ use super::Settings;
 use super::manifest::{self, Manifest};
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
-use crate::config::Config;
-use crate::jobs::{JobError, JobKind};
+use crate::jobs::{Config, JobError, JobKind, JobKinds as _};
 
 /// How a restore ended.
 #[derive(Debug)]
@@ -21,39 +20,6 @@ pub enum RestoreOutcome {
     Restored { index: String, docs: u64 },
     /// Parts are in Glacier: a restore was requested; run the command again later.
     Requested { message: String },
-}
-
-/// `almanac restore`: prints the result; exit 0 restored, 1 failed or waiting for Glacier, 2 usage.
-pub async fn run_cli(config: Arc<Config>, args: &crate::cli::RestoreArgs, quiet: bool) -> u8 {
-    use crate::runner::exit;
-    use std::io::IsTerminal as _;
-    let progress = !quiet && std::io::stderr().is_terminal();
-    match restore(
-        config,
-        args.job.as_deref(),
-        &args.index,
-        args.as_name.as_deref(),
-        progress,
-    )
-    .await
-    {
-        Ok(RestoreOutcome::Restored { index, docs }) => {
-            println!("restored {index}: {docs} documents");
-            exit::SUCCESS
-        }
-        Ok(RestoreOutcome::Requested { message }) => {
-            println!("{message}");
-            exit::JOB_FAILED
-        }
-        Err(JobError::Usage(message)) => {
-            eprintln!("almanac: {message}");
-            exit::USAGE
-        }
-        Err(error) => {
-            eprintln!("almanac: restore of {} failed: {error}", args.index);
-            exit::JOB_FAILED
-        }
-    }
 }
 
 /// Settings an index cannot be created with, or that belonged to the old cluster's layout.

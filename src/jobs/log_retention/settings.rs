@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::tiers::{IndexPattern, TierAges};
 use crate::config::{HumanDuration, KeyPath, SettingsError};
-use crate::retention::{IndexPattern, TierAges};
 
 /// Where the age of an index comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::day::{Level, Unit, change, promql_duration};
+use super::query::{self, QueryResult, QuerySpec, When};
+use super::render::{ChartView, LegendItem, PanelView, ReportView, SectionView, SloView, StatRow};
 use super::{Plan, Settings};
+use super::{chart, mime, slo};
 use crate::clients::prometheus::{PrometheusClient, Sample};
 use crate::jobs::{JobContext, JobError};
-use crate::report::query::{self, QueryResult, QuerySpec, When};
-use crate::report::render::{ChartView, LegendItem, PanelView, ReportView, SectionView, SloView, StatRow};
-use crate::report::{Level, Unit, change, chart, mime, promql_duration, slo};
 
 /// What a query is for.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,19 +2,26 @@
 //! SLOs → an HTML + text email sent over SMTP, or written to `out/` when no `[smtp]` is set.
 
 mod build;
+pub mod chart;
+pub mod day;
+pub mod mime;
+pub mod query;
+pub mod render;
 mod settings;
+pub mod slo;
+pub mod synth;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use self::day::{day_bounds, promql_duration};
+use self::query::When;
 pub use self::settings::{PanelSettings, SectionSettings, Settings, SloSettings, default_sections, default_slos};
 use super::{JobContext, JobError, Outcome, Status};
 use crate::clients::mail;
 use crate::clients::prometheus::PrometheusClient;
 use crate::config::Section;
 use crate::output::Table;
-use crate::report::query::When;
-use crate::report::{day_bounds, mime, promql_duration};
 
 /// Connection sections this kind needs (`[smtp]` is optional: without it, `out/`).
 pub const REQUIRES: &[Section] = &[Section::Prometheus];

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::day::{Thresholds, Unit};
 use crate::config::{HumanDuration, KeyPath, SettingsError};
-use crate::report::{Thresholds, Unit};
 
 /// Settings of a `[jobs.<name>]` table of kind `report` (boxed: the job-kind enum stays small).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::day_bounds;
+use super::day::day_bounds;
 
 /// Seconds between samples.
 pub const STEP: i64 = 60;

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::Unit;
+use super::day::Unit;
 use crate::clients::prometheus::RangeSeries;
 
 /// Pixel size of a chart; emails show it at half size for sharp rendering on HiDPI screens.
@@ -26,8 +26,8 @@ static FONTS: Once = Once::new();
 /// Registers the shipped font (once): charts must not depend on system fonts.
 fn register_fonts() {
     FONTS.call_once(|| {
-        let regular: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-        let bold: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+        let regular: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+        let bold: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, regular);
         let _ = plotters::style::register_font(FONT, FontStyle::Bold, bold);
     });

@@ -4,7 +4,7 @@
 use askama::Template;
 use serde::Serialize;
 
-use super::Level;
+use super::day::Level;
 
 /// One value row of a stat panel (one row per series for breakdowns).
 #[derive(Debug, Clone, Serialize)]

@@ -1,12 +1,5 @@
-//! The daily report's building blocks: the report day, statuses and value formatting shared
-//! by the query, SLO, chart, rendering and MIME modules that `jobs::report` drives.
-
-pub mod chart;
-pub mod mime;
-pub mod query;
-pub mod render;
-pub mod slo;
-pub mod synth;
+//! The report day, statuses and value formatting shared by the query, SLO, chart, rendering
+//! and MIME modules of the report job.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;

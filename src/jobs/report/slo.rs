@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::Level;
+use super::day::Level;
 
 /// An SLO evaluated for one report.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
