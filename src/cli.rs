@@ -76,6 +76,9 @@ pub struct RestoreArgs {
     /// The log-retention job whose archive to use (needed only when there are several).
     #[arg(long)]
     pub job: Option<String>,
+    /// Allow an `--as` name that matches the job's pattern (the job would then age it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +99,10 @@ pub struct RunArgs {
     /// Go past safety limits such as max_series_per_run.
     #[arg(long)]
     pub force: bool,
+    /// Let destructive steps (index delete, archive expiry, TSDB deletes) run although the
+    /// clock (--now, ALMANAC_NOW) is more than 24 h from the system clock.
+    #[arg(long)]
+    pub allow_clock_skew: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +207,7 @@ async fn run(config: Arc<Config>, args: RunArgs, quiet: bool) -> u8 {
         output: args.output,
         date: args.date,
         force: args.force,
+        allow_clock_skew: args.allow_clock_skew,
         progress: !quiet && std::io::stderr().is_terminal(),
     };
     let cancel = CancellationToken::new();

@@ -34,6 +34,11 @@ pub trait JobKinds: Sized + Clone + std::fmt::Debug {
     fn requires(&self) -> &'static [Section];
     /// Checks across fields that serde cannot express.
     fn validate(&self) -> Result<(), SettingsError>;
+    /// Checks across jobs and sections, once all are parsed: the job name and the key path
+    /// (relative to its table) of the first problem.
+    fn check_config(_config: &Config<Self>) -> Result<(), (String, SettingsError)> {
+        Ok(())
+    }
 }
 
 /// Any problem with the configuration. Always maps to exit code 2.
@@ -423,6 +428,11 @@ pub fn parse<K: JobKinds>(
                 ));
             }
         }
+    }
+    if let Err((job, error)) = K::check_config(&config) {
+        let mut at = KeyPath::root().key("jobs").key(job.as_str());
+        at.0.extend(error.path.0);
+        return Err(ctx.error(&at, error.message));
     }
     Ok(config)
 }

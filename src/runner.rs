@@ -118,6 +118,9 @@ impl RunReport {
     }
 }
 
+/// After a timeout, how long a cancelled job gets to clean up before it is dropped.
+pub const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs job `name` once. `now` is the clock every time-relative decision uses.
 /// The plan is printed to stdout on `--dry-run`.
 pub async fn run_job(
@@ -145,11 +148,20 @@ pub async fn run_job(
         info!(message = "run started", now = %ctx.now.to_rfc3339(), dry_run = ctx.options.dry_run);
         let mut attempts = 0;
         let timeout = ctx.job.timeout;
-        let result = match tokio::time::timeout(timeout.as_std(), attempt_loop(&ctx, &mut attempts)).await {
-            Ok(result) => result,
-            Err(_) => {
-                ctx.cancel.cancel();
-                Err(JobError::TimedOut(timeout))
+        let result = {
+            let work = attempt_loop(&ctx, &mut attempts);
+            tokio::pin!(work);
+            tokio::select! {
+                result = &mut work => result,
+                _ = tokio::time::sleep(timeout.as_std()) => {
+                    // Cancel and let the job clean up (abort uploads, release its lock) for a
+                    // bounded time, rather than dropping it mid-step.
+                    ctx.cancel.cancel();
+                    if tokio::time::timeout(CLEANUP_GRACE, &mut work).await.is_err() {
+                        warn!(message = "the job did not stop within the grace period after its timeout");
+                    }
+                    Err(JobError::TimedOut(timeout))
+                }
             }
         };
         let report = RunReport {

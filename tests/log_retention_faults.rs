@@ -17,7 +17,15 @@ const NOW: &str = "2026-11-25T06:00:00Z";
 fn spawn_run(workspace: &Workspace) -> Child {
     let config = workspace.path().join("jobs.toml");
     Command::new(env!("CARGO_BIN_EXE_almanac"))
-        .args(["--config", config.to_str().unwrap(), "run", "logs", "--now", NOW])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "run",
+            "logs",
+            "--now",
+            NOW,
+            "--allow-clock-skew",
+        ])
         .env_remove("ALMANAC_NOW")
         .env("ALMANAC_LOG", "info")
         .stdout(Stdio::piped())
@@ -124,7 +132,7 @@ fn search_node_stopped_mid_export_then_rerun_completes() {
         "jobs.toml",
         &jobs_toml(&os.url, &s3_url, &bucket, "p", &pattern, "scroll_size = 1000\n"),
     );
-    let run = workspace.almanac(&["run", "logs", "--now", NOW], &[]);
+    let run = workspace.almanac(&["run", "logs", "--now", NOW, "--allow-clock-skew"], &[]);
     run.expect_code(0);
     assert!(!os.exists(&index));
     let manifest: Value = serde_json::from_slice(&s3.get(&format!("p/{index}/manifest.json")).unwrap()).unwrap();
@@ -177,7 +185,9 @@ fn two_concurrent_runs_make_one_archive_and_lose_nothing() {
         );
     }
     // Whatever the interleaving, a rerun finishes and each index has exactly one archive.
-    workspace.almanac(&["run", "logs", "--now", NOW], &[]).expect_code(0);
+    workspace
+        .almanac(&["run", "logs", "--now", NOW, "--allow-clock-skew"], &[])
+        .expect_code(0);
     for index in &indices {
         assert!(!os.exists(index));
         let manifest: Value = serde_json::from_slice(&s3.get(&format!("p/{index}/manifest.json")).unwrap()).unwrap();

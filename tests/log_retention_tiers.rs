@@ -63,7 +63,17 @@ fn indices_move_through_every_tier_and_restore_identically() {
 
     // The expired index is archived first by a run "in 2018", so that it exists only in S3 later.
     workspace
-        .almanac(&["run", "logs", "--now", "2018-03-01T06:00:00Z", "--force"], &[])
+        .almanac(
+            &[
+                "run",
+                "logs",
+                "--now",
+                "2018-03-01T06:00:00Z",
+                "--force",
+                "--allow-clock-skew",
+            ],
+            &[],
+        )
         .expect_code(0);
     assert!(!os.exists(&expired), "archived in the 2018 run");
     assert!(s3.get(&format!("{prefix}/{expired}/manifest.json")).is_some());
@@ -106,7 +116,10 @@ fn indices_move_through_every_tier_and_restore_identically() {
     );
 
     // The run.
-    let run = workspace.almanac(&["run", "logs", "--now", NOW, "--output", "json"], &[]);
+    let run = workspace.almanac(
+        &["run", "logs", "--now", NOW, "--output", "json", "--allow-clock-skew"],
+        &[],
+    );
     run.expect_code(0);
     let report: Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(report["counts"]["indices_archived"], json!(3), "{}", run.describe());
@@ -172,7 +185,10 @@ fn indices_move_through_every_tier_and_restore_identically() {
     );
 
     // A second run has nothing left to do.
-    let again = workspace.almanac(&["run", "logs", "--now", NOW, "--output", "json"], &[]);
+    let again = workspace.almanac(
+        &["run", "logs", "--now", NOW, "--output", "json", "--allow-clock-skew"],
+        &[],
+    );
     again.expect_code(0);
     assert!(again.stdout().contains("nothing to do"), "{}", again.describe());
 
@@ -211,7 +227,10 @@ fn lifecycle_transition_is_checked_not_done() {
             "transition = \"lifecycle\"\n",
         ),
     );
-    let run = workspace.almanac(&["run", "logs", "--now", NOW, "--output", "json"], &[]);
+    let run = workspace.almanac(
+        &["run", "logs", "--now", NOW, "--output", "json", "--allow-clock-skew"],
+        &[],
+    );
     run.expect_code(0);
     assert!(run.stdout().contains("no enabled lifecycle rule"), "{}", run.describe());
     let parts = s3.list(&format!("p/{index}/part-"));

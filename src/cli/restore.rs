@@ -17,6 +17,7 @@ pub async fn run(config: Arc<Config>, args: &RestoreArgs, quiet: bool) -> u8 {
         args.job.as_deref(),
         &args.index,
         args.as_name.as_deref(),
+        args.force,
         progress,
     )
     .await

@@ -109,6 +109,15 @@ impl ArchiveStore {
     }
 }
 
+/// The precondition of a conditional write.
+#[derive(Debug, Clone, Copy)]
+pub enum Condition<'a> {
+    /// The object must not exist (`If-None-Match: *`).
+    Absent,
+    /// The object must be at this ETag (`If-Match`).
+    Matches(&'a str),
+}
+
 /// An object as a listing or HEAD shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -118,6 +127,8 @@ pub struct ObjectInfo {
     pub storage_class: String,
     /// HEAD only: the `x-amz-restore` header (`ongoing-request="false", expiry-date=...`).
     pub restore: Option<String>,
+    /// The object's ETag (quotes included, as S3 sends it).
+    pub etag: Option<String>,
 }
 
 impl ObjectInfo {
@@ -172,6 +183,81 @@ impl ArchiveStore {
         }
     }
 
+    /// PutObject under a precondition: `If-None-Match: *` (create only) or `If-Match: <etag>`
+    /// (replace only that version). Some(new ETag) when written, None when the precondition
+    /// failed (412, or 409 for a concurrent conditional write).
+    pub async fn put_if(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        condition: Condition<'_>,
+    ) -> Result<Option<String>, S3Error> {
+        let mut request = self.client.put_object().bucket(&self.bucket).key(key).body(body.into());
+        request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Matches(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(output) => Ok(Some(output.e_tag().unwrap_or_default().to_string())),
+            Err(error) => {
+                let error = self.err("PutObject", key, error);
+                if matches!(error.status, Some(412) | Some(409)) {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// DeleteObject only if the object is still at `etag`; false when it is not.
+    pub async fn delete_if(&self, key: &str, etag: &str) -> Result<bool, S3Error> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_match(etag)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error = self.err("DeleteObject", key, error);
+                if matches!(error.status, Some(412) | Some(409) | Some(404)) {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// A small object with its ETag. None if missing.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<(bytes::Bytes, String)>, S3Error> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(output) => {
+                let etag = output.e_tag().unwrap_or_default().to_string();
+                let data = output.body.collect().await.map_err(|e| S3Error {
+                    operation: "GetObject",
+                    target: format!("s3://{}/{key}", self.bucket),
+                    message: e.to_string(),
+                    transient: true,
+                    status: None,
+                })?;
+                Ok(Some((data.into_bytes(), etag)))
+            }
+            Err(error) => {
+                let error = self.err("GetObject", key, error);
+                if error.status == Some(404) {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
     /// The whole object in memory (manifests, locks: small objects only). None if missing.
     pub async fn get_small(&self, key: &str) -> Result<Option<bytes::Bytes>, S3Error> {
         match self.client.get_object().bucket(&self.bucket).key(key).send().await {
@@ -215,6 +301,7 @@ impl ArchiveStore {
                 size: output.content_length().unwrap_or(0).max(0) as u64,
                 storage_class: class_of(output.storage_class().map(|c| c.as_str())),
                 restore: output.restore().map(str::to_string),
+                etag: output.e_tag().map(str::to_string),
             })),
             Err(error) => {
                 let error = self.err("HeadObject", key, error);
@@ -247,6 +334,7 @@ impl ArchiveStore {
                     size: object.size().unwrap_or(0).max(0) as u64,
                     storage_class: class_of(object.storage_class().map(|c| c.as_str())),
                     restore: None,
+                    etag: object.e_tag().map(str::to_string),
                 });
             }
             match output.next_continuation_token() {
@@ -336,21 +424,36 @@ impl ArchiveStore {
             .map_err(|e| self.err("CompleteMultipartUpload", key, e))
     }
 
-    /// Multipart uploads started under `prefix` and never completed: (key, upload id).
+    /// Multipart uploads started under `prefix` and never completed: (key, upload id), every
+    /// page of the listing.
     pub async fn dangling_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
-        let output = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .map_err(|e| self.err("ListMultipartUploads", prefix, e))?;
-        Ok(output
-            .uploads()
-            .iter()
-            .filter_map(|u| Some((u.key()?.to_string(), u.upload_id()?.to_string())))
-            .collect())
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (None, None);
+        loop {
+            let output = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.err("ListMultipartUploads", prefix, e))?;
+            out.extend(
+                output
+                    .uploads()
+                    .iter()
+                    .filter_map(|u| Some((u.key()?.to_string(), u.upload_id()?.to_string()))),
+            );
+            match (output.is_truncated(), output.next_key_marker()) {
+                (Some(true), Some(next)) if !next.is_empty() => {
+                    key_marker = Some(next.to_string());
+                    id_marker = output.next_upload_id_marker().map(str::to_string);
+                }
+                _ => return Ok(out),
+            }
+        }
     }
 
     pub async fn abort(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {

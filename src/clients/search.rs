@@ -24,22 +24,62 @@ impl SearchClient {
 
     /// `GET /`: distribution and version, e.g. `opensearch 2.19.6`.
     pub async fn info(&self) -> Result<String, HttpError> {
-        #[derive(Deserialize)]
-        struct Version {
-            number: String,
-            #[serde(default)]
-            distribution: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Info {
-            version: Version,
-        }
-        let info: Info = self.http.json(self.http.request(Method::GET, "/"), "/").await?;
-        Ok(format!(
+        Ok(self.cluster().await?.engine())
+    }
+
+    /// `GET /`: the cluster's name, UUID, distribution and version.
+    pub async fn cluster(&self) -> Result<ClusterInfo, HttpError> {
+        self.http.json(self.http.request(Method::GET, "/"), "/").await
+    }
+}
+
+/// What `GET /` says about the cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClusterInfo {
+    #[serde(default)]
+    pub cluster_name: String,
+    #[serde(default)]
+    pub cluster_uuid: String,
+    pub version: EngineVersion,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EngineVersion {
+    pub number: String,
+    #[serde(default)]
+    pub distribution: Option<String>,
+}
+
+impl ClusterInfo {
+    /// `opensearch 2.19.6`, `elasticsearch 8.15.0`.
+    pub fn engine(&self) -> String {
+        format!(
             "{} {}",
-            info.version.distribution.unwrap_or_else(|| "elasticsearch".into()),
-            info.version.number
-        ))
+            self.version.distribution.as_deref().unwrap_or("elasticsearch"),
+            self.version.number
+        )
+    }
+}
+
+/// The `_shards` header of a search or count: a failed or missing shard means the answer
+/// is partial, and a partial answer must never lead to a delete.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct Shards {
+    pub total: u64,
+    pub successful: u64,
+    #[serde(default)]
+    pub failed: u64,
+}
+
+impl Shards {
+    pub fn check(&self, what: &str) -> Result<(), String> {
+        if self.failed > 0 || self.successful < self.total {
+            return Err(format!(
+                "{what}: only {} of {} shards answered ({} failed): the answer is partial",
+                self.successful, self.total, self.failed
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -83,6 +123,8 @@ fn number_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opti
 pub struct ScrollPage {
     #[serde(rename = "_scroll_id", default)]
     pub scroll_id: Option<String>,
+    #[serde(rename = "_shards", default)]
+    pub shards: Option<Shards>,
     pub hits: ScrollHits,
 }
 
@@ -96,6 +138,9 @@ pub struct ScrollHits {
 pub struct Hit {
     #[serde(rename = "_id")]
     pub id: String,
+    /// A custom routing value the document was indexed with.
+    #[serde(rename = "_routing", default)]
+    pub routing: Option<String>,
     #[serde(rename = "_source")]
     pub source: Option<Box<serde_json::value::RawValue>>,
 }
@@ -203,14 +248,36 @@ impl SearchClient {
         self.json_value(Method::POST, &path, None).await.map(|_| ())
     }
 
-    /// Exact document count (`_count`, no query).
+    /// Exact document count (`_count`, no query); an error when a shard did not answer.
     pub async fn count(&self, index: &str) -> Result<u64, HttpError> {
         let path = format!("/{}/_count", path_segment(index));
         let value = self.json_value(Method::GET, &path, None).await?;
-        value["count"].as_u64().ok_or_else(|| HttpError::Decode {
+        let decode = |message: String| HttpError::Decode {
             url: self.http.shown_url(&path),
-            message: format!("no count in {value}"),
-        })
+            message,
+        };
+        let shards: Shards =
+            serde_json::from_value(value["_shards"].clone()).map_err(|_| decode(format!("no _shards in {value}")))?;
+        shards.check(&format!("_count of {index}")).map_err(decode)?;
+        value["count"]
+            .as_u64()
+            .ok_or_else(|| decode(format!("no count in {value}")))
+    }
+
+    /// Mappings of every index matching `prefix*`, by index (one call for a whole plan).
+    pub async fn mappings_all(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, HttpError> {
+        let path = format!("/{}*/_mapping?expand_wildcards=all", path_segment(prefix));
+        let value = self.json_value(Method::GET, &path, None).await?;
+        let mut out = std::collections::BTreeMap::new();
+        if let serde_json::Value::Object(map) = value {
+            for (index, mut body) in map {
+                out.insert(index, body["mappings"].take());
+            }
+        }
+        Ok(out)
     }
 
     pub async fn exists(&self, index: &str) -> Result<bool, HttpError> {
@@ -241,7 +308,10 @@ impl SearchClient {
         keep_alive: &str,
         slice: Option<(u32, u32)>,
     ) -> Result<ScrollPage, HttpError> {
-        let path = format!("/{}/_search?scroll={keep_alive}", path_segment(index));
+        let path = format!(
+            "/{}/_search?scroll={keep_alive}&allow_partial_search_results=false",
+            path_segment(index)
+        );
         let mut body = serde_json::json!({"size": size, "sort": ["_doc"], "query": {"match_all": {}}});
         if let Some((id, max)) = slice.filter(|(_, max)| *max > 1) {
             body["slice"] = serde_json::json!({"id": id, "max": max});
@@ -265,9 +335,9 @@ impl SearchClient {
         self.http.send(request, path).await.map(|_| ())
     }
 
-    /// `POST /_bulk` with an NDJSON body; returns the number of items that failed and the
-    /// first error.
-    pub async fn bulk(&self, index: &str, body: bytes::Bytes) -> Result<(u64, Option<String>), HttpError> {
+    /// `POST /_bulk` with an NDJSON body: which items were refused for load (429, to be
+    /// sent again), how many failed for good, and the first such error.
+    pub async fn bulk(&self, index: &str, body: bytes::Bytes) -> Result<BulkResult, HttpError> {
         let path = format!("/{}/_bulk", path_segment(index));
         let request = self
             .http
@@ -275,23 +345,34 @@ impl SearchClient {
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
             .body(body);
         let value: serde_json::Value = self.http.json(request, &path).await?;
+        let mut result = BulkResult::default();
         if value["errors"] != serde_json::Value::Bool(true) {
-            return Ok((0, None));
+            return Ok(result);
         }
-        let mut failed = 0;
-        let mut first = None;
-        for item in value["items"].as_array().into_iter().flatten() {
-            if let Some(error) = item
-                .as_object()
-                .and_then(|o| o.values().next())
-                .and_then(|a| a.get("error"))
-            {
-                failed += 1;
-                if first.is_none() {
-                    first = Some(error.to_string());
+        for (position, item) in value["items"].as_array().into_iter().flatten().enumerate() {
+            let Some(action) = item.as_object().and_then(|o| o.values().next()) else {
+                continue;
+            };
+            let Some(error) = action.get("error") else { continue };
+            if action["status"].as_u64() == Some(429) {
+                result.throttled.push(position);
+            } else {
+                result.failed += 1;
+                if result.first_error.is_none() {
+                    result.first_error = Some(error.to_string());
                 }
             }
         }
-        Ok((failed, first))
+        Ok(result)
     }
+}
+
+/// The answer of one `_bulk` request.
+#[derive(Debug, Default)]
+pub struct BulkResult {
+    /// Positions of items refused with 429 (the cluster is busy): send them again.
+    pub throttled: Vec<usize>,
+    /// Items that failed for another reason.
+    pub failed: u64,
+    pub first_error: Option<String>,
 }

@@ -84,6 +84,10 @@ impl JobKinds for JobKind {
             Self::Noop(settings) => settings.validate(),
         }
     }
+
+    fn check_config(config: &crate::config::Config<Self>) -> Result<(), (String, SettingsError)> {
+        log_retention::check_config(config)
+    }
 }
 
 impl JobKind {
@@ -145,6 +149,8 @@ pub struct RunOptions {
     pub date: Option<NaiveDate>,
     /// `--force`: go past safety limits such as `max_series_per_run`.
     pub force: bool,
+    /// `--allow-clock-skew`: destructive steps run even with a clock far from the wall clock.
+    pub allow_clock_skew: bool,
     /// Show progress bars (only when stderr is a terminal and not `--quiet`).
     pub progress: bool,
 }
@@ -162,6 +168,20 @@ pub struct JobContext {
     pub options: RunOptions,
     /// Cancelled on shutdown or timeout; long loops check it between steps.
     pub cancel: CancellationToken,
+}
+
+impl JobContext {
+    /// Refuses destructive steps when the run's clock is more than a day from the system
+    /// clock (a wrong `--now` or `ALMANAC_NOW` must never delete), unless allowed.
+    pub fn check_clock(&self) -> Result<(), JobError> {
+        if self.options.allow_clock_skew {
+            return Ok(());
+        }
+        match log_retention::checks::clock_skew(self.now, Utc::now()) {
+            Some(message) => Err(JobError::Usage(message)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// How a finished run went.

@@ -1,27 +1,19 @@
-//! The cold step: write block → record count, mapping, settings → scroll export (sorted by
-//! `_doc`, sliced) streamed into gzip NDJSON parts by multipart upload → manifest LAST → verify
-//! → only then delete the index. Memory is bounded by chunk size × in-flight chunks per slice.
-
-use std::collections::VecDeque;
-use std::io::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+//! The cold step: write block → record count, mapping, settings → export (`export.rs`) →
+//! manifest LAST → verify that the archive restores → re-read the index → only then delete it.
+//! Every failure before the delete leaves the index in the cluster.
 
 use chrono::NaiveDate;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::manifest::{self, Manifest, Part, TimeRange};
+use super::checks::{self, IndexNow};
+use super::export::{self, ExportedPart, hex};
+use super::manifest::{self, Manifest, TimeRange};
+use super::ndjson::PartChecker;
 use super::{Settings, Verify};
-use crate::clients::s3::{ArchiveStore, MultipartUpload, S3Error};
-use crate::clients::search::{ScrollPage, SearchClient};
+use crate::clients::s3::ArchiveStore;
+use crate::clients::search::SearchClient;
 use crate::jobs::{JobContext, JobError};
-
-/// Chunks of one part uploading while the next is compressed.
-const IN_FLIGHT: usize = 2;
 
 #[derive(Debug, Default)]
 pub struct ArchiveReport {
@@ -44,18 +36,60 @@ pub async fn archive_index(
     index: &str,
     date: NaiveDate,
 ) -> Result<ArchiveReport, JobError> {
+    let before = search.settings(index).await?;
+    let uuid = before
+        .get("index.uuid")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let was_blocked = before.get("index.blocks.write").and_then(|v| v.as_str()) == Some("true");
     search
         .put_settings(index, &serde_json::json!({"index.blocks.write": true}))
         .await?;
+    let result = archive_blocked(ctx, settings, search, store, index, date, &uuid).await;
+    if result.is_err() && !was_blocked && search.exists(index).await.unwrap_or(false) {
+        // Leave the index as the run found it: writable again.
+        if let Err(error) = search
+            .put_settings(index, &serde_json::json!({"index.blocks.write": null}))
+            .await
+        {
+            warn!(message = "cannot lift the write block set by this run", index, %error);
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn archive_blocked(
+    ctx: &JobContext,
+    settings: &Settings,
+    search: &SearchClient,
+    store: &ArchiveStore,
+    index: &str,
+    date: NaiveDate,
+    uuid: &str,
+) -> Result<ArchiveReport, JobError> {
     search.refresh(index).await?;
     let count = search.count(index).await?;
     if let Some(existing) = manifest::read(store, index).await? {
         info!(
-            message = "archive already complete, verifying before deleting the index",
+            message = "archive already complete, verifying it before deleting the index",
             index
         );
-        verify(settings, store, &existing, count).await?;
-        search.delete_index(index).await?;
+        // Checked first so that an archive of another index of this name is never read as ours.
+        checks::may_delete(
+            index,
+            &IndexNow {
+                uuid: uuid.to_string(),
+                write_blocked: true,
+                count,
+            },
+            existing.index_uuid.as_deref(),
+            existing.doc_count,
+        )
+        .map_err(fatal)?;
+        verify_by_download(store, &existing, count).await?;
+        delete_checked(search, index, &existing).await?;
         return Ok(ArchiveReport {
             docs: count,
             bytes: 0,
@@ -65,32 +99,40 @@ pub async fn archive_index(
     clean_folder(store, index).await?;
     let mappings = search.mapping(index).await?;
     let index_settings = search.settings(index).await?;
+    if let Some(loss) = checks::source_loss(&mappings, &index_settings)
+        && !settings.allow_rebuilt_source
+    {
+        return Err(fatal(format!(
+            "{index}: {loss}; index kept (set allow_rebuilt_source = true to archive it anyway)"
+        )));
+    }
     let time_range = time_range(search, index, &settings.timestamp_field).await;
-    let source_cluster = search.info().await.unwrap_or_default();
+    let cluster = search.cluster().await.unwrap_or_default();
     let bar = progress_bar(ctx.options.progress, index, count);
     let shards = index_settings
         .get("index.number_of_shards")
         .and_then(|v| v.as_str())
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let slices = scroll_slices(settings.slices, shards, count);
+    let slices = export::scroll_slices(settings.slices, shards, count);
     let started = std::time::Instant::now();
-    let parts = export(settings, search, store, index, count, slices, bar.clone()).await;
+    let parts = export::export(settings, search, store, index, count, slices, bar.clone(), &ctx.cancel).await;
     bar.finish_and_clear();
-    let parts = parts?;
+    let exported = parts?;
     info!(
-        message = "index exported",
+        message = "index exported and its parts checked",
         index,
         docs = count,
-        parts = parts.len(),
+        parts = exported.len(),
         slices,
-        compressed_bytes = parts.iter().map(|p| p.size).sum::<u64>(),
+        compressed_bytes = exported.iter().map(|p| p.part.size).sum::<u64>(),
         seconds = started.elapsed().as_secs_f64()
     );
-    let exported: u64 = parts.iter().map(|p| p.docs).sum();
-    if exported != count {
+    let parts: Vec<_> = exported.iter().map(|p| p.part.clone()).collect();
+    let docs: u64 = parts.iter().map(|p| p.docs).sum();
+    if docs != count {
         return Err(fatal(format!(
-            "{index}: exported {exported} documents but the index counts {count}; no manifest written, index kept"
+            "{index}: exported {docs} documents but the index counts {count}; no manifest written, index kept"
         )));
     }
     let bytes = parts.iter().map(|p| p.size).sum();
@@ -104,37 +146,63 @@ pub async fn archive_index(
         settings: index_settings,
         time_range,
         compression: "gzip".into(),
-        line_format: "ndjson: {\"_id\": string, \"_source\": object}".into(),
+        line_format: manifest::LINE_FORMAT.into(),
         archived_at: ctx.now,
         run_id: ctx.run_id.clone(),
         tool: format!("almanac {}", crate::VERSION),
-        source_cluster,
+        source_cluster: cluster.engine(),
+        index_uuid: Some(uuid.to_string()),
+        cluster_uuid: Some(cluster.cluster_uuid.clone()),
+        cluster_name: Some(cluster.cluster_name.clone()),
+        job: Some(ctx.job.name.clone()),
+        pattern: Some(settings.pattern.clone()),
     };
+    let started = std::time::Instant::now();
     let manifest = if manifest::write_if_absent(store, &manifest).await? {
+        verify_uploaded(store, &manifest, &exported).await?;
         manifest
     } else {
         warn!(
             message = "a manifest appeared meanwhile (another run?); verifying that one",
             index
         );
-        manifest::read(store, index)
+        let other = manifest::read(store, index)
             .await?
-            .ok_or_else(|| fatal(format!("{index}: manifest vanished")))?
+            .ok_or_else(|| fatal(format!("{index}: manifest vanished; index kept")))?;
+        verify_by_download(store, &other, count).await?;
+        other
     };
-    let started = std::time::Instant::now();
-    verify(settings, store, &manifest, count).await?;
     info!(
         message = "archive verified",
         index,
         seconds = started.elapsed().as_secs_f64()
     );
-    search.delete_index(index).await?;
+    if settings.verify == Verify::Download {
+        verify_by_download(store, &manifest, count).await?;
+    }
+    delete_checked(search, index, &manifest).await?;
     info!(message = "index archived and deleted", index, docs = count, bytes);
     Ok(ArchiveReport {
         docs: count,
         bytes,
         resumed: false,
     })
+}
+
+/// Re-reads the index right before deleting it; deletes only the index that was archived,
+/// unchanged since.
+async fn delete_checked(search: &SearchClient, index: &str, manifest: &Manifest) -> Result<(), JobError> {
+    let settings = search.settings(index).await?;
+    let get = |key: &str| settings.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+    search.refresh(index).await?;
+    let now = IndexNow {
+        uuid: get("index.uuid").to_string(),
+        write_blocked: get("index.blocks.write") == "true",
+        count: search.count(index).await?,
+    };
+    checks::may_delete(index, &now, manifest.index_uuid.as_deref(), manifest.doc_count).map_err(fatal)?;
+    search.delete_index(index).await?;
+    Ok(())
 }
 
 /// Before a fresh export: aborts dangling multipart uploads and removes leftover parts of
@@ -151,64 +219,105 @@ async fn clean_folder(store: &ArchiveStore, index: &str) -> Result<(), JobError>
     Ok(())
 }
 
-/// Checks an archive against the index: counts add up, each part exists with its size (and
-/// with `verify = "checksum"`, its sha-256).
-pub async fn verify(
-    settings: &Settings,
-    store: &ArchiveStore,
-    manifest: &Manifest,
-    count: u64,
-) -> Result<(), JobError> {
+/// Checks a fresh archive whose parts were parsed while they uploaded: each part exists with
+/// the size and the ETag (MD5 of the bytes hashed) expected; where the ETag cannot tell (SSE-KMS,
+/// another S3 implementation), the part is read back in full instead.
+async fn verify_uploaded(store: &ArchiveStore, manifest: &Manifest, exported: &[ExportedPart]) -> Result<(), JobError> {
+    let index = &manifest.index;
+    manifest
+        .check()
+        .map_err(|m| fatal(format!("{index}: manifest inconsistent: {m}; index kept")))?;
+    for part in exported {
+        let key = manifest::part_key(store, index, &part.part.name);
+        let head = store
+            .head(&key)
+            .await?
+            .ok_or_else(|| fatal(format!("{index}: part {key} is missing; index kept")))?;
+        if head.size != part.part.size {
+            return Err(fatal(format!(
+                "{index}: part {key} has {} bytes, {} were uploaded; index kept",
+                head.size, part.part.size
+            )));
+        }
+        let etag = head.etag.as_deref().unwrap_or_default().trim_matches('"');
+        if etag != part.expected_etag {
+            info!(message = "the ETag does not prove the part's bytes; reading it back", key = %key, etag);
+            verify_part(store, &key, &part.part).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Proves an archive restores by reading it all back: every part's sha-256, every line
+/// decompressed and parsed, line counts against the manifest and the index's `_count`.
+pub async fn verify_by_download(store: &ArchiveStore, manifest: &Manifest, count: u64) -> Result<(), JobError> {
     let index = &manifest.index;
     manifest
         .check()
         .map_err(|m| fatal(format!("{index}: manifest inconsistent: {m}; index kept")))?;
     if manifest.doc_count != count {
         return Err(fatal(format!(
-            "{index}: archive holds {} documents, the index {count}; index kept (delete the archive to redo it)",
+            "{index}: the archive holds {} documents, the index {count}; index kept, archive left as it is",
             manifest.doc_count
         )));
     }
     for part in &manifest.parts {
         let key = manifest::part_key(store, index, &part.name);
-        let head = store
-            .head(&key)
-            .await?
-            .ok_or_else(|| fatal(format!("{index}: part {key} is missing; index kept")))?;
-        if head.size != part.size {
-            return Err(fatal(format!(
-                "{index}: part {key} has {} bytes, manifest says {}; index kept",
-                head.size, part.size
-            )));
-        }
-        if settings.verify == Verify::Checksum {
-            let mut body = store.get_stream(&key).await?;
-            let mut sha = Sha256::new();
-            while let Some(chunk) = body
-                .try_next()
-                .await
-                .map_err(|e| JobError::transient(anyhow::anyhow!("reading s3://{}/{key}: {e}", store.bucket)))?
-            {
-                sha.update(&chunk);
-            }
-            let digest = hex(&sha.finalize());
-            if digest != part.sha256 {
-                return Err(fatal(format!(
-                    "{index}: part {key} has sha-256 {digest}, manifest says {}; index kept",
-                    part.sha256
-                )));
-            }
-        }
+        verify_part(store, &key, part).await?;
     }
     Ok(())
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+async fn verify_part(store: &ArchiveStore, key: &str, part: &manifest::Part) -> Result<(), JobError> {
+    let mut body = store.get_stream(key).await?;
+    let mut sha = Sha256::new();
+    let mut checker = PartChecker::default();
+    let mut size = 0u64;
+    let mut bad = None;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| JobError::transient(anyhow::anyhow!("reading s3://{}/{key}: {e}", store.bucket)))?
+    {
+        size += chunk.len() as u64;
+        sha.update(&chunk);
+        if bad.is_none()
+            && let Err(error) = tokio::task::block_in_place(|| checker.update(&chunk))
+        {
+            bad = Some(error);
+        }
+    }
+    let digest = hex(&sha.finalize());
+    if size != part.size || digest != part.sha256 {
+        return Err(fatal(format!(
+            "part s3://{}/{key}: {size} bytes with sha-256 {digest}, manifest says {} bytes with {}; index kept",
+            store.bucket, part.size, part.sha256
+        )));
+    }
+    let lines = match bad {
+        Some(error) => Err(error),
+        None => checker.finish(),
+    }
+    .map_err(|e| {
+        fatal(format!(
+            "part s3://{}/{key} would not restore: {e}; index kept",
+            store.bucket
+        ))
+    })?;
+    if lines != part.docs {
+        return Err(fatal(format!(
+            "part s3://{}/{key}: {lines} lines, manifest says {}; index kept",
+            store.bucket, part.docs
+        )));
+    }
+    Ok(())
 }
 
 async fn time_range(search: &SearchClient, index: &str, field: &str) -> Option<TimeRange> {
-    let path = format!("/{}/_search", crate::clients::search::path_segment(index));
+    let path = format!(
+        "/{}/_search?allow_partial_search_results=false",
+        crate::clients::search::path_segment(index)
+    );
     let body =
         serde_json::json!({"size": 0, "aggs": {"min": {"min": {"field": field}}, "max": {"max": {"field": field}}}});
     let http = search.http();
@@ -243,301 +352,4 @@ fn progress_bar(show: bool, index: &str, count: u64) -> indicatif::ProgressBar {
     );
     bar.set_prefix(index.to_string());
     bar
-}
-
-/// How many slices the export scroll uses. Automatic (`configured` = 0): one per primary
-/// shard (at most 8), none for small indices. A slice of a shard costs a filter over every
-/// document of that shard, so more slices than shards make the read slower, not faster:
-/// measured on one shard, 1 M documents, 2 slices took 1.75× the time of one scroll.
-pub fn scroll_slices(configured: u32, primary_shards: u32, docs: u64) -> u32 {
-    match configured {
-        0 if docs < 100_000 => 1,
-        0 => primary_shards.clamp(1, 8),
-        n => n,
-    }
-}
-
-/// Exports every document, slice by slice in parallel; returns the parts in name order.
-async fn export(
-    settings: &Settings,
-    search: &SearchClient,
-    store: &ArchiveStore,
-    index: &str,
-    count: u64,
-    slices: u32,
-    bar: indicatif::ProgressBar,
-) -> Result<Vec<Part>, JobError> {
-    tracing::debug!(index, count, slices, "exporting");
-    let raw_total = Arc::new(AtomicU64::new(0));
-    let started = std::time::Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for slice in 0..slices {
-        let job = SliceJob {
-            settings: settings.clone(),
-            search: search.clone(),
-            store: store.clone(),
-            index: index.to_string(),
-            slice,
-            slices,
-            bar: bar.clone(),
-            raw_total: raw_total.clone(),
-            started,
-        };
-        tasks.spawn(job.run());
-    }
-    let mut parts = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(mut slice_parts)) => parts.append(&mut slice_parts),
-            Ok(Err(error)) => {
-                tasks.abort_all();
-                return Err(error);
-            }
-            Err(join) => {
-                tasks.abort_all();
-                return Err(fatal(format!("{index}: export task failed: {join}")));
-            }
-        }
-    }
-    parts.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(parts)
-}
-
-struct SliceJob {
-    settings: Settings,
-    search: SearchClient,
-    store: ArchiveStore,
-    index: String,
-    slice: u32,
-    slices: u32,
-    bar: indicatif::ProgressBar,
-    raw_total: Arc<AtomicU64>,
-    started: std::time::Instant,
-}
-
-impl SliceJob {
-    async fn run(self) -> Result<Vec<Part>, JobError> {
-        let keep_alive = format!("{}s", self.settings.scroll_keep_alive.as_std().as_secs().max(1));
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<ScrollPage>(2);
-        let fetcher = {
-            let search = self.search.clone();
-            let index = self.index.clone();
-            let size = self.settings.scroll_size;
-            let slice = (self.slice, self.slices);
-            tokio::spawn(async move {
-                let mut last_id: Option<String> = None;
-                let result: Result<(), JobError> = async {
-                    let mut page = search.scroll_start(&index, size, &keep_alive, Some(slice)).await?;
-                    loop {
-                        last_id = page.scroll_id.clone();
-                        let done = page.hits.hits.is_empty();
-                        if tx.send(page).await.is_err() || done {
-                            return Ok(());
-                        }
-                        let Some(id) = last_id.as_deref() else { return Ok(()) };
-                        page = search.scroll_next(id, &keep_alive).await?;
-                    }
-                }
-                .await;
-                if let Some(id) = last_id {
-                    let _ = search.clear_scroll(&id).await;
-                }
-                result
-            })
-        };
-        let mut parts = Vec::new();
-        let mut writer: Option<PartWriter> = None;
-        let mut line = Vec::with_capacity(4096);
-        let mut seq = 0;
-        let result: Result<(), JobError> = async {
-            while let Some(page) = rx.recv().await {
-                if page.hits.hits.is_empty() {
-                    break;
-                }
-                if writer.is_none() {
-                    let name = format!("part-{:03}-{seq:05}.ndjson.gz", self.slice);
-                    seq += 1;
-                    writer = Some(PartWriter::start(&self.store, &self.index, name, &self.settings).await?);
-                }
-                let w = writer.as_mut().expect("writer started");
-                let docs = page.hits.hits.len() as u64;
-                let raw_before = w.raw;
-                tokio::task::block_in_place(|| -> Result<(), JobError> {
-                    for hit in &page.hits.hits {
-                        let source = hit.source.as_ref().ok_or_else(|| {
-                            fatal(format!(
-                                "{}: document {} has no _source (disabled?); cannot archive",
-                                self.index, hit.id
-                            ))
-                        })?;
-                        line.clear();
-                        line.extend_from_slice(b"{\"_id\":");
-                        serde_json::to_writer(&mut line, &hit.id).map_err(JobError::fatal)?;
-                        line.extend_from_slice(b",\"_source\":");
-                        line.extend_from_slice(source.get().as_bytes());
-                        line.extend_from_slice(b"}\n");
-                        w.write(&line)?;
-                    }
-                    Ok(())
-                })?;
-                w.docs += docs;
-                w.flush_ready().await?;
-                let raw = self.raw_total.fetch_add(w.raw - raw_before, Ordering::Relaxed) + (w.raw - raw_before);
-                self.bar.inc(docs);
-                let secs = self.started.elapsed().as_secs_f64().max(0.001);
-                self.bar.set_message(format!("{:.1} MB/s", raw as f64 / 1e6 / secs));
-                if w.size + w.pending() as u64 >= self.settings.part_max_bytes {
-                    parts.push(writer.take().expect("writer").finish().await?);
-                }
-            }
-            if let Some(w) = writer.take() {
-                parts.push(w.finish().await?);
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(error) = result {
-            drop(rx);
-            if let Some(w) = writer.take() {
-                w.abort().await;
-            }
-            let _ = fetcher.await;
-            return Err(error);
-        }
-        match fetcher.await {
-            Ok(Ok(())) => Ok(parts),
-            Ok(Err(error)) => Err(error),
-            Err(join) => Err(fatal(format!("{}: scroll task failed: {join}", self.index))),
-        }
-    }
-}
-
-/// One part object being compressed and uploaded chunk by chunk.
-struct PartWriter {
-    name: String,
-    upload: MultipartUpload,
-    encoder: GzEncoder<Vec<u8>>,
-    sha: Sha256,
-    chunk: usize,
-    size: u64,
-    raw: u64,
-    docs: u64,
-    next_number: i32,
-    in_flight: VecDeque<JoinHandle<Result<aws_sdk_s3::types::CompletedPart, S3Error>>>,
-    done: Vec<aws_sdk_s3::types::CompletedPart>,
-}
-
-impl PartWriter {
-    async fn start(store: &ArchiveStore, index: &str, name: String, settings: &Settings) -> Result<Self, JobError> {
-        let key = manifest::part_key(store, index, &name);
-        let upload = MultipartUpload::start(store, &key).await?;
-        Ok(Self {
-            name,
-            upload,
-            encoder: GzEncoder::new(
-                Vec::with_capacity(settings.chunk_bytes + (64 << 10)),
-                Compression::new(settings.compression_level),
-            ),
-            sha: Sha256::new(),
-            chunk: settings.chunk_bytes,
-            size: 0,
-            raw: 0,
-            docs: 0,
-            next_number: 1,
-            in_flight: VecDeque::new(),
-            done: Vec::new(),
-        })
-    }
-
-    fn write(&mut self, line: &[u8]) -> Result<(), JobError> {
-        self.raw += line.len() as u64;
-        self.encoder.write_all(line).map_err(JobError::fatal)
-    }
-
-    fn pending(&self) -> usize {
-        self.encoder.get_ref().len()
-    }
-
-    async fn flush_ready(&mut self) -> Result<(), JobError> {
-        if self.pending() >= self.chunk {
-            let data = std::mem::replace(self.encoder.get_mut(), Vec::with_capacity(self.chunk + (64 << 10)));
-            self.send(data).await?;
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, data: Vec<u8>) -> Result<(), JobError> {
-        self.sha.update(&data);
-        self.size += data.len() as u64;
-        while self.in_flight.len() >= IN_FLIGHT {
-            self.wait_one().await?;
-        }
-        let number = self.next_number;
-        self.next_number += 1;
-        self.in_flight
-            .push_back(tokio::spawn(self.upload.upload_part(number, bytes::Bytes::from(data))));
-        Ok(())
-    }
-
-    async fn wait_one(&mut self) -> Result<(), JobError> {
-        if let Some(handle) = self.in_flight.pop_front() {
-            let part = handle.await.map_err(|e| fatal(format!("upload task failed: {e}")))??;
-            self.done.push(part);
-        }
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<Part, JobError> {
-        let encoder = std::mem::replace(&mut self.encoder, GzEncoder::new(Vec::new(), Compression::fast()));
-        let data = encoder.finish().map_err(JobError::fatal)?;
-        let result = async {
-            self.send(data).await?;
-            while !self.in_flight.is_empty() {
-                self.wait_one().await?;
-            }
-            Ok::<(), JobError>(())
-        }
-        .await;
-        if let Err(error) = result {
-            self.abort().await;
-            return Err(error);
-        }
-        let part = Part {
-            name: self.name.clone(),
-            docs: self.docs,
-            size: self.size,
-            sha256: hex(&self.sha.clone().finalize()),
-            raw_bytes: self.raw,
-        };
-        self.upload.complete(std::mem::take(&mut self.done)).await?;
-        Ok(part)
-    }
-
-    async fn abort(self) {
-        for handle in &self.in_flight {
-            handle.abort();
-        }
-        if let Err(error) = self.upload.abort().await {
-            warn!(message = "cannot abort a multipart upload (the next run will)", %error);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::scroll_slices;
-
-    #[test]
-    fn automatic_slices_follow_primary_shards() {
-        assert_eq!(
-            scroll_slices(0, 1, 5_000_000),
-            1,
-            "one shard: slicing only adds filters"
-        );
-        assert_eq!(scroll_slices(0, 3, 5_000_000), 3);
-        assert_eq!(scroll_slices(0, 30, 5_000_000), 8, "capped");
-        assert_eq!(scroll_slices(0, 0, 5_000_000), 1);
-        assert_eq!(scroll_slices(0, 6, 50_000), 1, "small index: one scroll");
-        assert_eq!(scroll_slices(4, 1, 10), 4, "configured wins");
-    }
 }

@@ -9,6 +9,8 @@ use crate::jobs::JobError;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const FORMAT: u32 = 1;
+/// What each line of a part holds.
+pub const LINE_FORMAT: &str = "ndjson: {\"_id\": string, \"_routing\"?: string, \"_source\": object}";
 
 /// One part object: gzip NDJSON, one `{"_id":..,"_source":..}` per line.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -50,6 +52,20 @@ pub struct Manifest {
     pub tool: String,
     /// `distribution version` of the cluster exported from.
     pub source_cluster: String,
+    /// The archived index's `index.uuid`: a later index of the same name is another index.
+    /// Absent in archives written before almanac recorded it.
+    #[serde(default)]
+    pub index_uuid: Option<String>,
+    #[serde(default)]
+    pub cluster_uuid: Option<String>,
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+    /// The job that wrote the archive: only that job transitions and expires it.
+    #[serde(default)]
+    pub job: Option<String>,
+    /// That job's index pattern.
+    #[serde(default)]
+    pub pattern: Option<String>,
 }
 
 impl Manifest {

@@ -3,8 +3,11 @@
 //! and the warm, Glacier and expiry steps have their own files.
 
 pub mod archive;
+pub mod checks;
+pub mod export;
 pub mod lock;
 pub mod manifest;
+pub mod ndjson;
 pub mod restore;
 mod settings;
 mod steps;
@@ -13,10 +16,11 @@ pub mod tiers;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt as _;
 use serde::Serialize;
 use tracing::{info, warn};
 
-pub use self::settings::{AgeFrom, Settings, Transition, Verify};
+pub use self::settings::{AgeFrom, Settings, Transition, Verify, check_config};
 pub use self::steps::{expire, transition, warm};
 use self::tiers::{Action, Location, SkipReason, Tier, TierAges};
 use super::{JobContext, JobError, Outcome, Status};
@@ -32,6 +36,12 @@ pub const REQUIRES: &[Section] = &[Section::Search, Section::S3];
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub index: String,
+    /// Cluster health of the index (`green`, `yellow`, `red`); none for archives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Why the action was held back, in words, when a safety check did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub date: NaiveDate,
     pub age_days: i64,
     pub location: Location,
@@ -56,6 +66,8 @@ impl Row {
         let target = ages.target(age_days);
         Self {
             index,
+            health: None,
+            note: None,
             date,
             age_days,
             location,
@@ -78,6 +90,8 @@ pub struct Plan {
     pub skipped: Vec<String>,
     /// S3 folders with parts but neither manifest nor index (left alone, reported).
     pub incomplete_archives: Vec<String>,
+    /// S3 folders under the prefix that are not this job's archives, with why (left alone).
+    pub foreign_archives: Vec<(String, String)>,
     pub deferred: usize,
 }
 
@@ -101,6 +115,14 @@ impl Plan {
         }
         for name in &self.incomplete_archives {
             out.push_str(&format!("incomplete archive without index: {name} (left alone)\n"));
+        }
+        for (name, why) in &self.foreign_archives {
+            out.push_str(&format!("skipped archive: {name} ({why}; left alone)\n"));
+        }
+        for row in &self.rows {
+            if let Some(note) = &row.note {
+                out.push_str(&format!("{}: {note}\n", row.index));
+            }
         }
         if self.deferred > 0 {
             out.push_str(&format!(
@@ -150,7 +172,7 @@ pub async fn archives(store: &ArchiveStore) -> Result<BTreeMap<String, ArchiveSt
     Ok(out)
 }
 
-pub(crate) async fn clients(ctx: &JobContext) -> Result<(SearchClient, ArchiveStore), JobError> {
+pub(crate) async fn clients(ctx: &JobContext, settings: &Settings) -> Result<(SearchClient, ArchiveStore), JobError> {
     let search = ctx
         .config
         .search
@@ -161,15 +183,18 @@ pub(crate) async fn clients(ctx: &JobContext) -> Result<(SearchClient, ArchiveSt
         .s3
         .as_ref()
         .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
-    Ok((SearchClient::new(search)?, ArchiveStore::new(s3).await))
+    let mut store = ArchiveStore::new(s3).await;
+    store.prefix = settings.prefix_in(s3).to_string();
+    Ok((SearchClient::new(search)?, store))
 }
 
 pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobError> {
-    let (search, store) = clients(ctx).await?;
+    let (search, store) = clients(ctx, settings).await?;
     let pattern = settings.index_pattern();
     let ages = settings.tier_ages();
     let indices = search.cat_indices(pattern.prefix()).await?;
     let index_settings = search.settings_all(pattern.prefix()).await?;
+    let mappings = search.mappings_all(pattern.prefix()).await?;
     let archived = archives(&store).await?;
     let require_key = format!("index.routing.allocation.require.{}", settings.warm_attribute);
     let mut rows = Vec::new();
@@ -194,13 +219,9 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
                 }
             },
         };
-        let flat = index_settings.get(&cat.index);
-        let get = |key: &str| {
-            flat.and_then(|s| s.get(key))
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let empty = serde_json::Map::new();
+        let flat = index_settings.get(&cat.index).unwrap_or(&empty);
+        let get = |key: &str| flat.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let warm = get(&require_key) == settings.warm_value && get("index.blocks.write") == "true";
         let location = if cat.is_closed() {
             Location::ClosedIndex
@@ -210,42 +231,83 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
                 archived: archived.get(&cat.index).is_some_and(|a| a.manifest),
             }
         };
-        rows.push(Row::new(
+        let mut row = Row::new(
             cat.index.clone(),
             date,
             location,
             (ages, ctx.now),
             cat.docs_count,
             cat.store_size,
-        ));
+        );
+        row.health = cat.health.clone();
+        if let Action::Archive { .. } = row.action {
+            if cat.health.as_deref() == Some("red") {
+                row.action = Action::Skip(SkipReason::Unhealthy);
+                row.note = Some("health red: a primary shard is unassigned; kept until it is green or yellow".into());
+            } else if let Some(loss) = mappings.get(&cat.index).and_then(|m| checks::source_loss(m, flat))
+                && !settings.allow_rebuilt_source
+            {
+                row.action = Action::Skip(SkipReason::SourceNotArchivable);
+                row.note = Some(format!("{loss}; kept (allow_rebuilt_source = true archives it anyway)"));
+            }
+        }
+        rows.push(row);
     }
     let mut incomplete = Vec::new();
+    let mut foreign = Vec::new();
+    let mut folders = Vec::new();
     for (index, state) in &archived {
         if in_cluster.contains(index) {
             continue;
         }
-        if !state.manifest {
+        if pattern.date_of(index).is_none() {
+            foreign.push((index.clone(), format!("does not match {}", settings.pattern)));
+        } else if !state.manifest {
             incomplete.push(index.clone());
+        } else {
+            folders.push((index.clone(), state));
+        }
+    }
+    // Every manifest is read (16 at a time): only this job's archives are aged.
+    let reads: Vec<_> = folders
+        .iter()
+        .map(|(index, _)| {
+            let (store, index) = (store.clone(), index.clone());
+            async move { manifest::read(&store, &index).await }
+        })
+        .collect();
+    let manifests: Vec<_> = futures::stream::iter(reads).buffered(16).collect().await;
+    let archive_life = chrono::Duration::days(ages.expire - ages.cold);
+    for ((index, state), read) in folders.into_iter().zip(manifests) {
+        let Some(found) = read? else { continue };
+        if let Err(why) = checks::owned_by(found.job.as_deref(), &ctx.job.name) {
+            foreign.push((index, why));
             continue;
         }
-        let (date, docs) = match (settings.age_from, pattern.date_of(index)) {
-            (AgeFrom::Name, Some(date)) => (date, None),
-            _ => match manifest::read(&store, index).await? {
-                Some(m) => (m.date, Some(m.doc_count)),
-                None => continue,
-            },
+        let date = match settings.age_from {
+            AgeFrom::Name => pattern.date_of(&index).unwrap_or(found.date),
+            AgeFrom::CreationDate => found.date,
         };
         let location = Location::S3 {
             glacier: state.glacier(),
         };
-        rows.push(Row::new(
-            index.clone(),
+        let mut row = Row::new(
+            index,
             date,
             location,
             (ages, ctx.now),
-            docs,
+            Some(found.doc_count),
             Some(state.size()),
-        ));
+        );
+        if row.action == Action::Expire && checks::too_young_to_expire(found.archived_at, ctx.now, archive_life) {
+            row.action = Action::Skip(SkipReason::ArchiveTooYoung);
+            row.note = Some(format!(
+                "archived at {}, less than {} days ago; kept",
+                found.archived_at.to_rfc3339(),
+                archive_life.num_days()
+            ));
+        }
+        rows.push(row);
     }
     rows.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.index.cmp(&b.index)));
     let mut actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
@@ -263,38 +325,60 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
         rows,
         skipped,
         incomplete_archives: incomplete,
+        foreign_archives: foreign,
         deferred,
     })
 }
 
-pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
-    let (search, store) = clients(ctx).await?;
-    let work: Vec<&Row> = plan.rows.iter().filter(|r| r.action.is_work()).collect();
+/// Warnings of a plan, and whether one of them needs an operator (the run then exits 1).
+fn plan_warnings(plan: &Plan) -> (Vec<String>, bool) {
     let mut warnings = Vec::new();
+    let mut attention = false;
     for row in &plan.rows {
         if let Action::Skip(reason) = row.action
             && reason != SkipReason::Deferred
         {
-            warnings.push(format!("{}: {}", row.index, row.action.describe()));
+            attention |= reason.needs_attention();
+            let note = row.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            warnings.push(format!("{}: {}{note}", row.index, row.action.describe()));
         }
     }
     for name in &plan.incomplete_archives {
         warnings.push(format!("{name}: parts in S3 without manifest nor index; left alone"));
     }
-    if work.is_empty() {
+    (warnings, attention)
+}
+
+pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
+    let (search, store) = clients(ctx, settings).await?;
+    let (mut warnings, mut attention) = plan_warnings(&plan);
+    let destructive = |rows: &[Row]| {
+        rows.iter()
+            .any(|r| matches!(r.action, Action::Archive { .. } | Action::Expire))
+    };
+    if !plan.rows.iter().any(|r| r.action.is_work()) {
         let mut outcome = Outcome::success("nothing to do").count("indices_planned", plan.rows.len() as u64);
         outcome.warnings = warnings;
+        if attention {
+            outcome.status = Status::Partial;
+        }
         return Ok(outcome);
     }
-    let lock = lock::RunLock::acquire(&store, &ctx.job.name, &ctx.run_id, ctx.job.timeout.as_std()).await?;
+    if destructive(&plan.rows) {
+        ctx.check_clock()?;
+    }
+    let lock = lock::RunLock::acquire(&store, &ctx.job.name, &ctx.run_id).await?;
     // The plan was made before the lock: another run may have moved things meanwhile.
-    let result = match self::plan(ctx, settings).await {
-        Ok(fresh) => {
-            let work: Vec<&Row> = fresh.rows.iter().filter(|r| r.action.is_work()).collect();
-            run_work(ctx, settings, &search, &store, &work, &mut warnings).await
+    let result = async {
+        let fresh = self::plan(ctx, settings).await?;
+        (warnings, attention) = plan_warnings(&fresh);
+        if destructive(&fresh.rows) {
+            ctx.check_clock()?;
         }
-        Err(error) => Err(error),
-    };
+        let work: Vec<&Row> = fresh.rows.iter().filter(|r| r.action.is_work()).collect();
+        run_work(ctx, settings, &search, &store, &lock, &work, &mut warnings).await
+    }
+    .await;
     lock.release().await;
     let counts = result?;
     let mut outcome = Outcome::success(format!(
@@ -306,8 +390,9 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
         counts.get("archives_expired").unwrap_or(&0),
     ));
     outcome.counts = counts;
-    if !warnings.is_empty() && outcome.status == Status::Success {
-        outcome.warnings = warnings;
+    outcome.warnings = warnings;
+    if attention {
+        outcome.status = Status::Partial;
     }
     Ok(outcome)
 }
@@ -317,6 +402,7 @@ async fn run_work(
     settings: &Settings,
     search: &SearchClient,
     store: &ArchiveStore,
+    lock: &lock::RunLock,
     work: &[&Row],
     warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<String, u64>, JobError> {
@@ -327,6 +413,7 @@ async fn run_work(
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
+        lock.check()?;
         let index = row.index.as_str();
         info!(message = "index step", index, action = row.action.describe());
         let step: Result<(), JobError> = async {

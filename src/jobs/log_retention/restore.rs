@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use tokio::io::AsyncBufReadExt as _;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Settings;
 use super::manifest::{self, Manifest};
+use super::ndjson;
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
 use crate::jobs::{Config, JobError, JobKind, JobKinds as _};
@@ -78,14 +78,49 @@ fn find_job<'a>(config: &'a Config, job: Option<&str>) -> Result<(&'a str, &'a S
     }
 }
 
+/// Why `name` cannot be an index name, if it cannot (the rules of Elasticsearch and OpenSearch).
+pub fn invalid_index_name(name: &str) -> Option<String> {
+    const FORBIDDEN: &[char] = &['\\', '/', '*', '?', '"', '<', '>', '|', ' ', ',', '#', ':'];
+    if name.is_empty() || name == "." || name == ".." {
+        return Some("an index name cannot be empty, . or ..".into());
+    }
+    if name.len() > 255 {
+        return Some("an index name is at most 255 bytes".into());
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return Some("an index name cannot start with -, _ or +".into());
+    }
+    if name.chars().any(|c| c.is_uppercase()) {
+        return Some("an index name must be lowercase".into());
+    }
+    if let Some(c) = name.chars().find(|c| FORBIDDEN.contains(c)) {
+        return Some(format!("an index name cannot contain {c:?}"));
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn restore(
     config: Arc<Config>,
     job: Option<&str>,
     index: &str,
     as_name: Option<&str>,
+    force: bool,
     progress: bool,
 ) -> Result<RestoreOutcome, JobError> {
-    let (_, settings) = find_job(&config, job)?;
+    let (job_name, settings) = find_job(&config, job)?;
+    if let Some(name) = as_name {
+        if let Some(why) = invalid_index_name(name) {
+            return Err(JobError::Usage(format!("--as {name:?}: {why}")));
+        }
+        if settings.index_pattern().date_of(name).is_some() && !force {
+            return Err(JobError::Usage(format!(
+                "--as {name:?} matches the pattern {} of job {job_name}: the job would age it like a \
+                 daily index (archive, then delete it); choose another name or add --force",
+                settings.pattern
+            )));
+        }
+    }
     let search = config
         .search
         .as_ref()
@@ -95,7 +130,24 @@ pub async fn restore(
         .as_ref()
         .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
     let search = SearchClient::new(search)?;
-    let store = ArchiveStore::new(s3).await;
+    let mut store = ArchiveStore::new(s3).await;
+    store.prefix = settings.prefix_in(s3).to_string();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let lock = super::lock::RunLock::acquire(&store, &format!("restore ({job_name})"), &run_id).await?;
+    let result = restore_locked(settings, &search, &store, index, as_name, progress).await;
+    lock.release().await;
+    result
+}
+
+async fn restore_locked(
+    settings: &Settings,
+    search: &SearchClient,
+    store: &ArchiveStore,
+    index: &str,
+    as_name: Option<&str>,
+    progress: bool,
+) -> Result<RestoreOutcome, JobError> {
+    let (search, store) = (search.clone(), store.clone());
     let manifest = manifest::read(&store, index).await?.ok_or_else(|| {
         JobError::Usage(format!(
             "no archive of {index}: s3://{}/{} does not exist",
@@ -235,21 +287,61 @@ async fn thaw(settings: &Settings, store: &ArchiveStore, manifest: &Manifest) ->
     )))
 }
 
-#[derive(Deserialize)]
-struct Line<'a> {
-    #[serde(rename = "_id", borrow)]
-    id: std::borrow::Cow<'a, str>,
-    #[serde(rename = "_source", borrow)]
-    source: &'a serde_json::value::RawValue,
+/// Largest `_bulk` body restore sends (a single bigger document goes alone).
+pub const MAX_BULK_BYTES: usize = 10 << 20;
+
+/// One `_bulk` request being filled: the NDJSON body and where each item starts.
+struct Batch {
+    body: Vec<u8>,
+    starts: Vec<usize>,
 }
 
-/// Streams one part (gzip NDJSON) into bulk requests of `batch` documents.
+impl Batch {
+    fn new() -> Self {
+        Self {
+            body: Vec::with_capacity(1 << 20),
+            starts: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, line: &ndjson::Line<'_>) -> Result<(), JobError> {
+        self.starts.push(self.body.len());
+        self.body.extend_from_slice(b"{\"index\":{\"_id\":");
+        serde_json::to_writer(&mut self.body, &line.id).map_err(JobError::fatal)?;
+        if let Some(routing) = &line.routing {
+            self.body.extend_from_slice(b",\"routing\":");
+            serde_json::to_writer(&mut self.body, routing).map_err(JobError::fatal)?;
+        }
+        self.body.extend_from_slice(b"}}\n");
+        self.body.extend_from_slice(line.source.get().as_bytes());
+        self.body.push(b'\n');
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The items at `positions` of a batch whose body was `body`, as a new batch.
+    fn select(body: &[u8], starts: &[usize], positions: &[usize]) -> Self {
+        let mut out = Self::new();
+        for &p in positions {
+            let end = starts.get(p + 1).copied().unwrap_or(body.len());
+            out.starts.push(out.body.len());
+            out.body.extend_from_slice(&body[starts[p]..end]);
+        }
+        out
+    }
+}
+
+/// Streams one part (gzip NDJSON) into bulk requests of at most `batch_docs` documents and
+/// `MAX_BULK_BYTES` bytes.
 async fn load_part(
     store: &ArchiveStore,
     search: &SearchClient,
     key: &str,
     target: &str,
-    batch: usize,
+    batch_docs: usize,
     bar: &indicatif::ProgressBar,
 ) -> Result<u64, JobError> {
     let body = store.get_stream(key).await?;
@@ -257,47 +349,69 @@ async fn load_part(
     let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(reader);
     decoder.multiple_members(true);
     let mut lines = tokio::io::BufReader::new(decoder).lines();
-    let mut bulk = Vec::with_capacity(1 << 20);
-    let mut in_batch: u64 = 0;
+    let mut batch = Batch::new();
     let mut total: u64 = 0;
     let read_error = |e: std::io::Error| JobError::transient(anyhow::anyhow!("reading {key}: {e}"));
     while let Some(text) = lines.next_line().await.map_err(read_error)? {
         if text.is_empty() {
             continue;
         }
-        let line: Line<'_> = serde_json::from_str(&text)
+        let line = ndjson::parse_line(text.as_bytes())
             .map_err(|e| JobError::fatal(anyhow::anyhow!("{key}: invalid line {}: {e}", total + 1)))?;
-        bulk.extend_from_slice(b"{\"index\":{\"_id\":");
-        serde_json::to_writer(&mut bulk, &line.id).map_err(JobError::fatal)?;
-        bulk.extend_from_slice(b"}}\n");
-        bulk.extend_from_slice(line.source.get().as_bytes());
-        bulk.push(b'\n');
-        in_batch += 1;
-        if in_batch >= batch as u64 {
-            send(search, target, &mut bulk).await?;
-            total += in_batch;
-            bar.inc(in_batch);
-            in_batch = 0;
+        if batch.len() > 0 && batch.body.len() + text.len() + 200 > MAX_BULK_BYTES {
+            total += send(search, target, std::mem::replace(&mut batch, Batch::new()), bar).await?;
+        }
+        batch.push(&line)?;
+        if batch.len() >= batch_docs {
+            total += send(search, target, std::mem::replace(&mut batch, Batch::new()), bar).await?;
         }
     }
-    if in_batch > 0 {
-        send(search, target, &mut bulk).await?;
-        total += in_batch;
-        bar.inc(in_batch);
+    if batch.len() > 0 {
+        total += send(search, target, batch, bar).await?;
     }
     Ok(total)
 }
 
-async fn send(search: &SearchClient, target: &str, bulk: &mut Vec<u8>) -> Result<(), JobError> {
-    let body = bytes::Bytes::from(std::mem::replace(bulk, Vec::with_capacity(1 << 20)));
-    let (failed, first) = search.bulk(target, body).await?;
-    if failed > 0 {
-        return Err(JobError::fatal(anyhow::anyhow!(
-            "{target}: {failed} documents rejected by bulk, first: {}",
-            first.unwrap_or_default()
-        )));
+/// Sends one batch; items the cluster refuses with 429 are sent again with backoff.
+async fn send(
+    search: &SearchClient,
+    target: &str,
+    mut batch: Batch,
+    bar: &indicatif::ProgressBar,
+) -> Result<u64, JobError> {
+    let total = batch.len() as u64;
+    let mut delay = std::time::Duration::from_millis(200);
+    for attempt in 1.. {
+        let body = bytes::Bytes::from(std::mem::take(&mut batch.body));
+        let result = search.bulk(target, body.clone()).await?;
+        if result.failed > 0 {
+            return Err(JobError::fatal(anyhow::anyhow!(
+                "{target}: {} documents rejected by bulk, first: {}",
+                result.failed,
+                result.first_error.unwrap_or_default()
+            )));
+        }
+        bar.inc((batch.len() - result.throttled.len()) as u64);
+        if result.throttled.is_empty() {
+            return Ok(total);
+        }
+        if attempt >= 10 {
+            return Err(JobError::transient(anyhow::anyhow!(
+                "{target}: {} documents still refused with 429 after {attempt} attempts",
+                result.throttled.len()
+            )));
+        }
+        warn!(
+            message = "bulk items refused with 429, sending them again",
+            index = target,
+            items = result.throttled.len(),
+            attempt
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+        batch = Batch::select(&body, &batch.starts, &result.throttled);
     }
-    Ok(())
+    unreachable!("the loop returns")
 }
 
 #[cfg(test)]

@@ -30,16 +30,23 @@ pub enum Transition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verify {
-    /// Download every part and compare its size and sha-256 with the manifest.
+    /// Every part is decompressed and parsed line by line while it uploads; then S3 must
+    /// report its size and the ETag of the bytes hashed (a part whose ETag cannot tell, e.g.
+    /// under SSE-KMS, is read back in full). `size`, the old name of a weaker check, means this.
+    #[serde(alias = "size")]
     Checksum,
-    /// HEAD every part and compare its size only.
-    Size,
+    /// As `checksum`, then every part is read back in full: sha-256, decompress, parse, count.
+    Download,
 }
 
 /// Settings of a `[jobs.<name>]` table of kind `log-retention`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// Folder of this job's archives in the bucket (default: `[s3] prefix`). Required: the
+    /// job ages only what is under it, and no two log-retention jobs may share one.
+    #[serde(default)]
+    pub prefix: Option<String>,
     /// strftime pattern of the daily indices; the literal part before the first `%` selects
     /// candidates, names that do not match exactly are listed as skipped.
     #[serde(default = "default_pattern")]
@@ -114,6 +121,11 @@ pub struct Settings {
     /// Days a Glacier restore keeps the temporary copy.
     #[serde(default = "default_restore_days")]
     pub restore_days: i32,
+    /// Archive indices whose `_source` would not come back as indexed (synthetic `_source`,
+    /// `index.mode: logsdb`, `_source` includes/excludes). Off: such indices are kept, with
+    /// a warning and exit code 1.
+    #[serde(default)]
+    pub allow_rebuilt_source: bool,
     /// Glacier retrieval tier: Expedited, Standard or Bulk.
     #[serde(default = "default_restore_tier")]
     pub restore_tier: String,
@@ -194,6 +206,10 @@ fn days(duration: HumanDuration) -> i64 {
 }
 
 impl Settings {
+    /// The archive prefix this job uses: its own `prefix`, else `[s3] prefix`.
+    pub fn prefix_in<'a>(&'a self, s3: &'a crate::config::S3Config) -> &'a str {
+        self.prefix.as_deref().unwrap_or(&s3.prefix).trim_matches('/')
+    }
     pub fn validate(&self) -> Result<(), SettingsError> {
         let root = KeyPath::root();
         IndexPattern::new(&self.pattern).map_err(|m| SettingsError::new(root.key("pattern"), m))?;
@@ -273,4 +289,40 @@ impl Settings {
     pub fn index_pattern(&self) -> IndexPattern {
         IndexPattern::new(&self.pattern).expect("validated pattern")
     }
+}
+
+/// Checks across jobs: every log-retention job archives under a non-empty prefix of its own
+/// (the prefix is what the job ages and expires; a shared one would age another job's data).
+pub fn check_config(config: &crate::config::Config<crate::jobs::JobKind>) -> Result<(), (String, SettingsError)> {
+    let Some(s3) = &config.s3 else { return Ok(()) };
+    let mut seen: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for job in config.jobs.values() {
+        let crate::jobs::JobKind::LogRetention(settings) = &job.kind else {
+            continue;
+        };
+        let key = if settings.prefix.is_some() { "prefix" } else { "kind" };
+        let prefix = settings.prefix_in(s3);
+        if prefix.is_empty() {
+            return Err((
+                job.name.clone(),
+                SettingsError::new(
+                    KeyPath::root().key(key),
+                    "a log-retention job needs a non-empty archive prefix: set prefix here or in [s3]",
+                ),
+            ));
+        }
+        if let Some(other) = seen.insert(prefix, &job.name) {
+            return Err((
+                job.name.clone(),
+                SettingsError::new(
+                    KeyPath::root().key(key),
+                    format!(
+                        "jobs {other} and {} both archive under s3://{}/{prefix}: give each its own prefix",
+                        job.name, s3.bucket
+                    ),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -215,6 +215,22 @@ pub enum SkipReason {
     ExpiredInCluster,
     /// Over `max_indices_per_run`; the next run takes it.
     Deferred,
+    /// Red health (a primary shard unassigned): a full export is impossible.
+    Unhealthy,
+    /// `_source` would not come back as indexed and `allow_rebuilt_source` is off.
+    SourceNotArchivable,
+    /// The archive exists for less time than the tiers give an archive: its date is suspect.
+    ArchiveTooYoung,
+}
+
+impl SkipReason {
+    /// Whether the skip leaves work undone that needs an operator (the run exits 1).
+    pub fn needs_attention(self) -> bool {
+        matches!(
+            self,
+            Self::Unhealthy | Self::SourceNotArchivable | Self::ArchiveTooYoung
+        )
+    }
 }
 
 impl Action {
@@ -229,6 +245,11 @@ impl Action {
             Self::Skip(SkipReason::Closed) => "skip: closed index (open it to archive it)",
             Self::Skip(SkipReason::ExpiredInCluster) => "skip: past expiry but still in the cluster (no archive)",
             Self::Skip(SkipReason::Deferred) => "deferred: max_indices_per_run reached",
+            Self::Skip(SkipReason::Unhealthy) => "skip: health red (unassigned primary), cannot export in full",
+            Self::Skip(SkipReason::SourceNotArchivable) => {
+                "skip: _source would not come back as indexed (allow_rebuilt_source = false)"
+            }
+            Self::Skip(SkipReason::ArchiveTooYoung) => "skip: archive younger than expire_after - cold_after",
         }
     }
 

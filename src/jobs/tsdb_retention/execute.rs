@@ -21,6 +21,9 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
             plan.max_series_per_run
         )));
     }
+    if !plan.requests.is_empty() {
+        ctx.check_clock()?;
+    }
     let (client, admin) = clients(ctx)?;
     let mut deleted: BTreeMap<usize, u64> = BTreeMap::new();
     let mut requests = 0u64;
