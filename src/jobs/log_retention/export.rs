@@ -3,7 +3,6 @@
 //! line by line *while* it uploads, so verification needs no second read of what was written.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -197,7 +196,6 @@ impl SliceJob {
         };
         let mut parts = Vec::new();
         let mut writer: Option<PartWriter> = None;
-        let mut line = Vec::with_capacity(4096);
         let mut seq = 0;
         let result: Result<(), JobError> = async {
             loop {
@@ -218,24 +216,18 @@ impl SliceJob {
                 let docs = page.hits.hits.len() as u64;
                 let raw_before = w.raw;
                 tokio::task::block_in_place(|| -> Result<(), JobError> {
-                    for hit in &page.hits.hits {
+                    // Each hit is freed as soon as its line is written.
+                    for hit in page.hits.hits {
                         let source = hit.source.as_ref().ok_or_else(|| {
                             fatal(format!(
                                 "{}: document {} has no _source (disabled?); cannot archive",
                                 self.index, hit.id
                             ))
                         })?;
-                        line.clear();
-                        ndjson::push_line(&mut line, &hit.id, hit.routing.as_deref(), source.get().as_bytes())
-                            .map_err(JobError::fatal)?;
-                        w.write(&line)?;
+                        w.write_doc(&hit.id, hit.routing.as_deref(), source.get().as_bytes())?;
                     }
                     Ok(())
                 })?;
-                drop(page);
-                if line.capacity() > 1 << 20 {
-                    line = Vec::with_capacity(4096);
-                }
                 w.docs += docs;
                 w.flush_ready().await?;
                 let raw = self.raw_total.fetch_add(w.raw - raw_before, Ordering::Relaxed) + (w.raw - raw_before);
@@ -266,6 +258,23 @@ impl SliceJob {
             Ok(Err(error)) => Err(error),
             Err(join) => Err(fatal(format!("{}: scroll task failed: {join}", self.index))),
         }
+    }
+}
+
+/// Counts the uncompressed bytes going into the encoder.
+struct CountingWriter<'a, W> {
+    inner: &'a mut W,
+    written: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -323,9 +332,14 @@ impl PartWriter {
         })
     }
 
-    fn write(&mut self, line: &[u8]) -> Result<(), JobError> {
-        self.raw += line.len() as u64;
-        self.encoder.write_all(line).map_err(JobError::fatal)
+    fn write_doc(&mut self, id: &str, routing: Option<&str>, source: &[u8]) -> Result<(), JobError> {
+        let mut counting = CountingWriter {
+            inner: &mut self.encoder,
+            written: 0,
+        };
+        ndjson::write_line(&mut counting, id, routing, source).map_err(JobError::fatal)?;
+        self.raw += counting.written;
+        Ok(())
     }
 
     fn pending(&self) -> usize {

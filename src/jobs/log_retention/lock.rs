@@ -106,7 +106,7 @@ impl RunLock {
         }
         let Some(etag) = etag else {
             return Err(JobError::transient(anyhow::anyhow!(
-                "another run took the lock s3://{}/{key} first; nothing done",
+                "another run holds s3://{}/{key} (it took the lock first); nothing done",
                 store.bucket
             )));
         };

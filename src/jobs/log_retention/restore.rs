@@ -289,6 +289,8 @@ async fn thaw(settings: &Settings, store: &ArchiveStore, manifest: &Manifest) ->
 
 /// Largest `_bulk` body restore sends (a single bigger document goes alone).
 pub const MAX_BULK_BYTES: usize = 10 << 20;
+/// Lines above this are sent alone, from their own buffer.
+const BIG_LINE: usize = 1 << 20;
 
 /// One `_bulk` request being filled: the NDJSON body and where each item starts.
 struct Batch {
@@ -320,6 +322,31 @@ impl Batch {
 
     fn len(&self) -> usize {
         self.starts.len()
+    }
+
+    /// A batch of one document made from its archive line in place: the line's buffer
+    /// becomes the bulk body (action line, then `_source`).
+    fn alone(text: String, number: u64, key: &str) -> Result<Self, JobError> {
+        let (action, range) = {
+            let line = ndjson::parse_line(text.as_bytes())
+                .map_err(|e| JobError::fatal(anyhow::anyhow!("{key}: invalid line {number}: {e}")))?;
+            let mut action = b"{\"index\":{\"_id\":".to_vec();
+            serde_json::to_writer(&mut action, &line.id).map_err(JobError::fatal)?;
+            if let Some(routing) = &line.routing {
+                action.extend_from_slice(b",\"routing\":");
+                serde_json::to_writer(&mut action, routing).map_err(JobError::fatal)?;
+            }
+            action.extend_from_slice(b"}}\n");
+            let source = line.source.get();
+            let start = source.as_ptr() as usize - text.as_ptr() as usize;
+            (action, start..start + source.len())
+        };
+        let mut body = text.into_bytes();
+        body.truncate(range.end);
+        body.drain(..range.start);
+        body.push(b'\n');
+        body.splice(0..0, action);
+        Ok(Self { body, starts: vec![0] })
     }
 
     /// The items at `positions` of a batch whose body was `body`, as a new batch.
@@ -360,6 +387,12 @@ async fn load_part(
             .map_err(|e| JobError::fatal(anyhow::anyhow!("{key}: invalid line {}: {e}", total + 1)))?;
         if batch.len() > 0 && batch.body.len() + text.len() + 200 > MAX_BULK_BYTES {
             total += send(search, target, std::mem::replace(&mut batch, Batch::new()), bar).await?;
+        }
+        if batch.len() == 0 && text.len() > BIG_LINE {
+            // A big document goes alone, rewritten in its own buffer: no second copy of it.
+            let single = Batch::alone(text, total + 1, key)?;
+            total += send(search, target, single, bar).await?;
+            continue;
         }
         batch.push(&line)?;
         if batch.len() >= batch_docs {
