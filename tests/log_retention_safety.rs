@@ -579,3 +579,134 @@ fn restore_resends_documents_refused_with_429_and_validates_its_target() {
     let busy_os = Os::new(&busy_url);
     assert_eq!(busy_os.all_docs(&index), docs, "every document restored");
 }
+
+/// A TCP proxy in front of the S3 server that drops every `If-None-Match` request header, as
+/// an S3-compatible server that ignores it would. Returns its URL; runs until the test ends.
+fn s3_ignoring_if_none_match(upstream: &str) -> String {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut to_client, mut from_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+            });
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client);
+                let mut server = server;
+                loop {
+                    let mut head = Vec::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(value) = lower.strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                        if !lower.starts_with("if-none-match:") {
+                            head.extend_from_slice(line.as_bytes());
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() || server.write_all(&head).is_err() {
+                        return;
+                    }
+                    if server.write_all(&body).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn an_s3_server_ignoring_if_none_match_is_refused() {
+    let tag = unique("");
+    let (os, s3, workspace, pattern, index) = setup(&tag);
+    let docs = log_docs(20, "inm");
+    os.create(&index, &docs);
+    let proxy = s3_ignoring_if_none_match(&harness_env("ALMANAC_TEST_S3_URL"));
+    workspace.write("jobs.toml", &jobs_toml(&os.url, &proxy, &s3.bucket, "p", &pattern, ""));
+    let run = workspace.almanac(RUN, &[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains("does not honour If-None-Match"),
+        "{}",
+        run.describe()
+    );
+    assert!(os.exists(&index), "index kept");
+    assert_eq!(os.all_docs(&index), docs, "index intact");
+    assert!(s3.list("p/").is_empty(), "nothing left in S3: {:?}", s3.list("p/"));
+}
+
+#[test]
+fn two_runs_racing_for_an_expired_lock_archive_once() {
+    let tag = unique("");
+    let (os, s3, workspace, _, _) = setup(&tag);
+    let indices: Vec<String> = ["2026.09.01", "2026.09.02"]
+        .iter()
+        .map(|d| format!("{tag}-s-{d}"))
+        .collect();
+    let docs = log_docs(2000, "race");
+    for index in &indices {
+        os.create(index, &docs);
+    }
+    // A lock left by a crashed run, expired an hour ago.
+    let expired = json!({"job": "logs", "run_id": "crashed", "host": "gone",
+        "expires_at": chrono::Utc::now().timestamp() - 3600});
+    s3_put(&s3.bucket, "p/.almanac-lock.json", expired.to_string().into_bytes());
+    let config = workspace.path().join("jobs.toml");
+    let spawn = || {
+        support::almanac()
+            .args(["--config", config.to_str().unwrap()])
+            .args(RUN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outputs: Vec<_> = [a, b].into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let texts: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .collect();
+    let winners = outputs.iter().filter(|o| o.status.code() == Some(0)).count();
+    assert!(winners >= 1, "one run wins\n{}", texts.join("\n"));
+    for (output, text) in outputs.iter().zip(&texts) {
+        assert!(
+            output.status.code() == Some(0) || text.contains("holds"),
+            "a run that lost, lost on the lock only\n{text}"
+        );
+    }
+    assert!(s3.get("p/.almanac-lock.json").is_none(), "the lock is released");
+    for index in &indices {
+        assert!(!os.exists(index));
+        let manifest: Value = serde_json::from_slice(&s3.get(&format!("p/{index}/manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["doc_count"].as_u64(), Some(docs.len() as u64));
+    }
+    // The data is intact: every index restores.
+    for index in &indices {
+        workspace.almanac(&["restore", index], &[]).expect_code(0);
+        assert_eq!(os.all_docs(index), docs);
+    }
+}
