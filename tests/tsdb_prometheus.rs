@@ -251,7 +251,7 @@ fn stale_and_retain_delete_exactly_the_right_series_and_ranges() {
 
     // Over the limit without --force: refused, nothing deleted.
     work.write("jobs.toml", &config(&url, &p, 3));
-    let run = work.almanac(&["run", "tsdb", "--now", &now_arg], &[]);
+    let run = work.almanac(&["run", "tsdb", "--now", &now_arg, "--allow-clock-skew"], &[]);
     run.expect_code(1);
     assert!(
         run.stdout().contains("max_series_per_run") || run.stderr().contains("max_series_per_run"),
@@ -265,7 +265,19 @@ fn stale_and_retain_delete_exactly_the_right_series_and_ranges() {
     );
 
     // With --force it runs: stale series up to now-2d, buckets up to now-7d.
-    let run = work.almanac(&["run", "tsdb", "--now", &now_arg, "--force", "--output", "json"], &[]);
+    let run = work.almanac(
+        &[
+            "run",
+            "tsdb",
+            "--now",
+            &now_arg,
+            "--force",
+            "--output",
+            "json",
+            "--allow-clock-skew",
+        ],
+        &[],
+    );
     run.expect_code(0);
     let report: Value = serde_json::from_str(run.stdout().trim()).unwrap_or_else(|e| panic!("{e}\n{}", run.describe()));
     assert_eq!(report["counts"]["series_deleted"], 5, "{report:#}");
@@ -296,7 +308,18 @@ fn stale_and_retain_delete_exactly_the_right_series_and_ranges() {
     assert_eq!(expected.get("comes-back||kubernetes-pods|2"), Some(&1));
 
     // A second run finds nothing more to do.
-    let run = work.almanac(&["run", "tsdb", "--now", &now_arg, "--output", "json"], &[]);
+    let run = work.almanac(
+        &[
+            "run",
+            "tsdb",
+            "--now",
+            &now_arg,
+            "--output",
+            "json",
+            "--allow-clock-skew",
+        ],
+        &[],
+    );
     run.expect_code(0);
     let report: Value = serde_json::from_str(run.stdout().trim()).unwrap();
     assert_eq!(report["counts"]["series_deleted"], 0, "{report:#}");
@@ -317,7 +340,7 @@ fn disabled_admin_api_is_a_clear_error() {
     );
     let url = prom.get("ALMANAC_TEST_PROMETHEUS_URL").to_string();
     work.write("jobs.toml", &config(&url, &p, 100));
-    let run = work.almanac(&["run", "tsdb", "--now", &rfc3339(n)], &[]);
+    let run = work.almanac(&["run", "tsdb", "--now", &rfc3339(n), "--allow-clock-skew"], &[]);
     run.expect_code(1);
     let all = run.stdout() + &run.stderr();
     assert!(all.contains("--web.enable-admin-api"), "{}", run.describe());

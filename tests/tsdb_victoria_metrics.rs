@@ -134,7 +134,18 @@ fn stale_series_are_deleted_whole_on_victoria_metrics() {
     assert_eq!(plan["clean_tombstones"], false, "{plan:#}");
     assert_eq!(series(&url, &p, n), before);
 
-    let run = work.almanac(&["run", "tsdb", "--now", &now_arg, "--output", "json"], &[]);
+    let run = work.almanac(
+        &[
+            "run",
+            "tsdb",
+            "--now",
+            &now_arg,
+            "--output",
+            "json",
+            "--allow-clock-skew",
+        ],
+        &[],
+    );
     run.expect_code(0);
     let report: Value = serde_json::from_str(run.stdout().trim()).unwrap_or_else(|e| panic!("{e}\n{}", run.describe()));
     assert_eq!(report["counts"]["series_deleted"], 3, "{report:#}");

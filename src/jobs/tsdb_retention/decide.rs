@@ -286,6 +286,20 @@ pub fn escape(value: &str) -> String {
     out
 }
 
+/// A label name as a selector writes it: bare when it is a classic name
+/// (`[a-zA-Z_][a-zA-Z0-9_]*`), else in Prometheus' quoted form (`"service.name"`), so the
+/// selector never matches more than the label it names.
+pub fn label_name(name: &str) -> String {
+    let mut chars = name.chars();
+    let classic = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if classic {
+        name.to_string()
+    } else {
+        format!("\"{}\"", escape(name))
+    }
+}
+
 /// A selector matching exactly one label set among series whose label names are `all_names`:
 /// every own label with `=`, and every other known label name with `=""` (absent), so that
 /// deleting `{a="1"}` cannot touch a live `{a="1",b="2"}`.
@@ -297,7 +311,7 @@ pub fn exact_selector(labels: &Labels, all_names: &BTreeSet<String>) -> String {
             out.push(',');
         }
         first = false;
-        let _ = write!(out, "{name}=\"{}\"", escape(value));
+        let _ = write!(out, "{}=\"{}\"", label_name(name), escape(value));
     };
     if let Some(name) = labels.get("__name__") {
         push(&mut out, "__name__", name);

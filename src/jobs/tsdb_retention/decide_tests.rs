@@ -152,3 +152,17 @@ fn block_estimates() {
     assert_eq!(estimate_blocks(0, 24 * h - 1, None, 24 * h), 1);
     assert_eq!(estimate_blocks(10, 5, None, 24 * h), 0);
 }
+
+#[test]
+fn label_names_outside_the_classic_set_are_quoted() {
+    assert_eq!(label_name("pod"), "pod");
+    assert_eq!(label_name("_a1"), "_a1");
+    assert_eq!(label_name("service.name"), "\"service.name\"");
+    assert_eq!(label_name("1st"), "\"1st\"");
+    assert_eq!(label_name("a\"b"), "\"a\\\"b\"");
+    let mut l = Labels::new();
+    l.insert("__name__".into(), "m".into());
+    l.insert("k8s.pod".into(), "p".into());
+    let all: std::collections::BTreeSet<String> = ["k8s.pod".to_string()].into();
+    assert_eq!(exact_selector(&l, &all), r#"{__name__="m","k8s.pod"="p"}"#);
+}

@@ -33,8 +33,9 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
         }
         // Stale: up to now − after, so samples of a series that came back since stay.
         // Retain: up to now − keep. VictoriaMetrics deletes whole series: no range is sent.
-        let end = (!plan.server.is_victoria_metrics()).then_some(request.end);
-        admin.delete_series(&request.matchers, None, end).await.map_err(|e| {
+        let ranged = !plan.server.is_victoria_metrics();
+        let (start, end) = (ranged.then_some(request.start), ranged.then_some(request.end));
+        admin.delete_series(&request.matchers, start, end).await.map_err(|e| {
             JobError::from(e).context(format!(
                 "delete_series for rule #{} failed after {requests} successful request(s)",
                 request.rule

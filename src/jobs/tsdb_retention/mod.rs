@@ -236,6 +236,8 @@ pub struct BlockEstimate {
 pub struct DeleteRequest {
     pub rule: usize,
     pub matchers: Vec<String>,
+    /// The start of the scanned window: only samples that were counted are deleted.
+    pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     /// Series this request deletes (for counting).
     pub series: u64,

@@ -84,6 +84,7 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
             requests.push(DeleteRequest {
                 rule: index,
                 matchers,
+                start: window_start,
                 end,
                 series: count,
             });
