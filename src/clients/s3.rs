@@ -260,26 +260,7 @@ impl ArchiveStore {
 
     /// The whole object in memory (manifests, locks: small objects only). None if missing.
     pub async fn get_small(&self, key: &str) -> Result<Option<bytes::Bytes>, S3Error> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(output) => {
-                let data = output.body.collect().await.map_err(|e| S3Error {
-                    operation: "GetObject",
-                    target: format!("s3://{}/{key}", self.bucket),
-                    message: e.to_string(),
-                    transient: true,
-                    status: None,
-                })?;
-                Ok(Some(data.into_bytes()))
-            }
-            Err(error) => {
-                let error = self.err("GetObject", key, error);
-                if error.status == Some(404) {
-                    Ok(None)
-                } else {
-                    Err(error)
-                }
-            }
-        }
+        Ok(self.get_versioned(key).await?.map(|(data, _)| data))
     }
 
     /// A streaming body for a large object.

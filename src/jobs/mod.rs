@@ -1,6 +1,7 @@
 //! The job kinds (one file each) and what they share: the context a run gets, the plan a
 //! job builds before touching anything, the outcome it returns, and its error type.
 
+pub mod clock;
 pub mod log_retention;
 pub mod noop;
 pub mod report;
@@ -177,7 +178,7 @@ impl JobContext {
         if self.options.allow_clock_skew {
             return Ok(());
         }
-        match log_retention::checks::clock_skew(self.now, Utc::now()) {
+        match clock::clock_skew(self.now, Utc::now()) {
             Some(message) => Err(JobError::Usage(message)),
             None => Ok(()),
         }

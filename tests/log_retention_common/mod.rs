@@ -1,8 +1,17 @@
-//! Helpers of the log-retention integration tests: the real OpenSearch node (blocking HTTP),
-//! the real S3 server (aws-sdk-s3 on a private runtime), unique names and jobs.toml text.
+//! Helpers of the log-retention integration tests: the real search nodes (blocking HTTP), the
+//! real S3 server (aws-sdk-s3 on a private runtime), unique names and jobs.toml text.
+//!
+//! The search engine is a test matrix: [`Engine`] is one of the harness' nodes (OpenSearch 2.19,
+//! Elasticsearch 8.15, Elasticsearch 7.17) and [`engines`] the ones selected by
+//! `ALMANAC_TEST_SEARCH_ENGINES` (comma list of `opensearch,elasticsearch,elasticsearch7`,
+//! default all three). [`run_matrix`] runs one test case per engine and names every engine that
+//! failed. [`Os::shared`] stays the shared OpenSearch node.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -10,16 +19,154 @@ pub fn unique(tag: &str) -> String {
     format!("t{}{tag}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
-/// A blocking client of one OpenSearch node.
+/// One search engine of the test matrix: a node the harness starts (`scripts/harness/svc/<service>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    OpenSearch,
+    Elasticsearch8,
+    Elasticsearch7,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::OpenSearch, Engine::Elasticsearch8, Engine::Elasticsearch7];
+
+    /// The variable the harness exports with the node's URL.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Engine::OpenSearch => "ALMANAC_TEST_OPENSEARCH_URL",
+            Engine::Elasticsearch8 => "ALMANAC_TEST_ELASTICSEARCH_URL",
+            Engine::Elasticsearch7 => "ALMANAC_TEST_ELASTICSEARCH7_URL",
+        }
+    }
+
+    /// The harness service (`scripts/harness/svc/<service>`), also its name in
+    /// `ALMANAC_TEST_SEARCH_ENGINES`.
+    pub fn service(self) -> &'static str {
+        match self {
+            Engine::OpenSearch => "opensearch",
+            Engine::Elasticsearch8 => "elasticsearch",
+            Engine::Elasticsearch7 => "elasticsearch7",
+        }
+    }
+
+    /// Human label for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::OpenSearch => "OpenSearch 2.19",
+            Engine::Elasticsearch8 => "Elasticsearch 8.15",
+            Engine::Elasticsearch7 => "Elasticsearch 7.17",
+        }
+    }
+
+    /// Short lowercase tag for index and bucket names.
+    pub fn short(self) -> &'static str {
+        match self {
+            Engine::OpenSearch => "os",
+            Engine::Elasticsearch8 => "es8",
+            Engine::Elasticsearch7 => "es7",
+        }
+    }
+
+    /// The URL of the shared node the harness started.
+    pub fn url(self) -> String {
+        super::support::harness_env(self.env_var())
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The engines selected by `ALMANAC_TEST_SEARCH_ENGINES` (comma list of service names:
+/// `opensearch,elasticsearch,elasticsearch7`; unset or empty: all three). An unknown name is a
+/// failure, not a silent skip.
+pub fn engines() -> Vec<Engine> {
+    let list = std::env::var("ALMANAC_TEST_SEARCH_ENGINES").unwrap_or_default();
+    if list.trim().is_empty() {
+        return Engine::ALL.to_vec();
+    }
+    let mut selected = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let engine = Engine::ALL
+            .into_iter()
+            .find(|e| e.service() == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "ALMANAC_TEST_SEARCH_ENGINES: unknown engine {name:?} (known: opensearch, elasticsearch, \
+                     elasticsearch7)"
+                )
+            });
+        if !selected.contains(&engine) {
+            selected.push(engine);
+        }
+    }
+    selected
+}
+
+/// The selected engines that run the full set of log-retention tests: OpenSearch and
+/// Elasticsearch 8. Elasticsearch 7.17 runs a smoke subset only (the tests that call
+/// [`engines`]), unless `ALMANAC_TEST_ES7_FULL=1`.
+pub fn full_set_engines() -> Vec<Engine> {
+    let es7_full = std::env::var("ALMANAC_TEST_ES7_FULL").is_ok_and(|v| v == "1");
+    engines()
+        .into_iter()
+        .filter(|&e| e != Engine::Elasticsearch7 || es7_full)
+        .collect()
+}
+
+/// Runs `case` once per engine of `engines`, in order, each engine even after another one
+/// failed; then fails naming every engine that failed with its panic message. Prints the time
+/// taken on each engine (visible with `--nocapture`).
+pub fn run_matrix(test: &str, engines: &[Engine], case: impl Fn(Engine)) {
+    if engines.is_empty() {
+        eprintln!("[matrix] {test}: no selected engine runs this test (ALMANAC_TEST_SEARCH_ENGINES)");
+    }
+    let mut failures = Vec::new();
+    for &engine in engines {
+        let start = Instant::now();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| case(engine)));
+        let took = start.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => eprintln!("[matrix] {test} on {engine}: ok in {took:.1}s"),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "(non-string panic)".into());
+                eprintln!("[matrix] {test} on {engine}: FAILED in {took:.1}s");
+                failures.push(format!("--- on {engine} ---\n{message}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{test} failed on {} of {} engine(s):\n{}",
+        failures.len(),
+        engines.len(),
+        failures.join("\n")
+    );
+}
+
+/// A blocking client of one search node (OpenSearch or Elasticsearch).
 pub struct Os {
     pub url: String,
+    /// The engine, for messages ("search node" when built from a bare URL).
+    pub label: String,
     http: reqwest::blocking::Client,
 }
 
 impl Os {
     pub fn new(url: &str) -> Self {
+        Self::labelled(url, "search node")
+    }
+
+    fn labelled(url: &str, label: &str) -> Self {
         Self {
             url: url.trim_end_matches('/').to_string(),
+            label: label.to_string(),
             http: reqwest::blocking::Client::builder()
                 .timeout(std::time::Duration::from_secs(120))
                 .build()
@@ -27,8 +174,19 @@ impl Os {
         }
     }
 
+    /// The shared OpenSearch node of the harness.
     pub fn shared() -> Self {
-        Self::new(&super::support::harness_env("ALMANAC_TEST_OPENSEARCH_URL"))
+        Self::for_engine(Engine::OpenSearch)
+    }
+
+    /// The shared node of `engine` the harness started.
+    pub fn for_engine(engine: Engine) -> Self {
+        Self::labelled(&engine.url(), engine.label())
+    }
+
+    /// A node of `engine` at `url` (e.g. a private server).
+    pub fn at(engine: Engine, url: &str) -> Self {
+        Self::labelled(url, engine.label())
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -36,7 +194,9 @@ impl Os {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().expect("opensearch request");
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("{} request {path}: {e}", self.label));
         let status = response.status().as_u16();
         let text = response.text().unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
@@ -50,7 +210,7 @@ impl Os {
             Some(json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0},
                 "mappings": {"properties": {"@timestamp": {"type": "date"}, "level": {"type": "keyword"}}}})),
         );
-        assert!(status < 300, "create {index}: {status} {body}");
+        assert!(status < 300, "{}: create {index}: {status} {body}", self.label);
         let mut batch = String::new();
         let mut n = 0;
         for (id, source) in docs {
@@ -76,24 +236,31 @@ impl Os {
             .header("content-type", "application/x-ndjson")
             .body(body)
             .send()
-            .unwrap();
-        let value: Value = response.json().unwrap();
+            .unwrap_or_else(|e| panic!("{}: bulk into {index}: {e}", self.label));
+        let value: Value = response
+            .json()
+            .unwrap_or_else(|e| panic!("{}: bulk into {index}: {e}", self.label));
         assert_eq!(
             value["errors"],
             json!(false),
-            "bulk errors: {}",
+            "{}: bulk errors: {}",
+            self.label,
             value.to_string().chars().take(500).collect::<String>()
         );
     }
 
     pub fn exists(&self, index: &str) -> bool {
-        let response = self.http.head(format!("{}/{index}", self.url)).send().unwrap();
+        let response = self
+            .http
+            .head(format!("{}/{index}", self.url))
+            .send()
+            .unwrap_or_else(|e| panic!("{}: HEAD {index}: {e}", self.label));
         response.status().is_success()
     }
 
     pub fn close(&self, index: &str) {
         let (status, body) = self.call(reqwest::Method::POST, &format!("/{index}/_close"), None);
-        assert!(status < 300, "{body}");
+        assert!(status < 300, "{}: close {index}: {status} {body}", self.label);
     }
 
     pub fn setting(&self, index: &str, key: &str) -> Option<String> {
@@ -110,7 +277,7 @@ impl Os {
         let (_, body) = self.call(reqwest::Method::GET, &format!("/{index}/_count"), None);
         body["count"]
             .as_u64()
-            .unwrap_or_else(|| panic!("count {index}: {body}"))
+            .unwrap_or_else(|| panic!("{}: count {index}: {body}", self.label))
     }
 
     /// Every document of `index` by `_id` (scroll).
@@ -122,6 +289,11 @@ impl Os {
             Some(json!({"size": 1000, "sort": ["_doc"]})),
         );
         loop {
+            assert!(
+                page.get("error").is_none(),
+                "{}: scroll over {index}: {page}",
+                self.label
+            );
             let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
             if hits.is_empty() {
                 break;
@@ -140,6 +312,34 @@ impl Os {
         }
         out
     }
+}
+
+/// What differs between two document sets by `_id` (missing, extra, changed; a few ids each,
+/// sources cut short): a readable failure message where `assert_eq!` would print megabytes.
+pub fn docs_diff(actual: &BTreeMap<String, Value>, expected: &BTreeMap<String, Value>) -> String {
+    let missing: Vec<&String> = expected.keys().filter(|id| !actual.contains_key(*id)).collect();
+    let extra: Vec<&String> = actual.keys().filter(|id| !expected.contains_key(*id)).collect();
+    let changed: Vec<String> = expected
+        .iter()
+        .filter_map(|(id, source)| {
+            let got = actual.get(id)?;
+            (got != source).then(|| {
+                let cut = |v: &Value| v.to_string().chars().take(200).collect::<String>();
+                format!("{id:?}: got {} expected {}", cut(got), cut(source))
+            })
+        })
+        .collect();
+    format!(
+        "{} docs, expected {}; missing {} {:?}; extra {} {:?}; changed {} {:?}",
+        actual.len(),
+        expected.len(),
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(5).collect::<Vec<_>>(),
+        changed.len(),
+        changed.iter().take(3).collect::<Vec<_>>()
+    )
 }
 
 /// Log-like documents with awkward ids and sources.

@@ -1,5 +1,5 @@
-//! Pure safety checks of log retention: what an archive cannot carry, whether a clock may
-//! drive deletes, whether an index may be deleted now, whether an archive is ours to age.
+//! Pure safety checks of log retention: what an archive cannot carry, whether an index may
+//! be deleted now, whether an archive is old enough to expire and ours to age.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -32,24 +32,6 @@ pub fn source_loss(mappings: &Value, settings: &Map<String, Value>) -> Option<St
         }
     }
     None
-}
-
-/// Destructive steps trust the run's clock only when it is within this of the wall clock.
-pub const MAX_CLOCK_SKEW: Duration = Duration::hours(24);
-
-/// An error when `now` (from `--now` / `ALMANAC_NOW`) is too far from the wall clock.
-pub fn clock_skew(now: DateTime<Utc>, wall: DateTime<Utc>) -> Option<String> {
-    let skew = now - wall;
-    if skew.abs() <= MAX_CLOCK_SKEW {
-        return None;
-    }
-    Some(format!(
-        "the run's clock ({}) is {} hours from the system clock ({}): destructive steps are refused; \
-         use --dry-run to look, or --allow-clock-skew if this is intended",
-        now.to_rfc3339(),
-        skew.num_hours(),
-        wall.to_rfc3339()
-    ))
 }
 
 /// An archive may expire only if it has existed at least as long as the tiers say an
@@ -131,15 +113,6 @@ mod tests {
         );
         assert!(source_loss(&json!({"_source": {"includes": []}}), &none).is_none());
         assert!(source_loss(&json!({"_source": {"enabled": false}}), &none).is_some());
-    }
-
-    #[test]
-    fn clock_far_from_the_wall_refuses() {
-        let wall = DateTime::parse_from_rfc3339("2026-11-26T00:00:00Z").unwrap().to_utc();
-        assert!(clock_skew(wall + Duration::hours(23), wall).is_none());
-        assert!(clock_skew(wall - Duration::hours(23), wall).is_none());
-        assert!(clock_skew(wall + Duration::days(3650), wall).is_some());
-        assert!(clock_skew(wall - Duration::hours(25), wall).is_some());
     }
 
     #[test]

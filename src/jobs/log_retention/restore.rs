@@ -449,7 +449,16 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::keep_setting;
+    use super::{invalid_index_name, keep_setting};
+
+    #[test]
+    fn restore_targets_must_be_legal_index_names() {
+        assert_eq!(invalid_index_name("logs-restored-2026.01.05"), None);
+        for bad in ["", "..", "Upper", "-dash", "_under", "a b", "a/b", "a*", "a,b", "a:b"] {
+            assert!(invalid_index_name(bad).is_some(), "{bad:?} accepted");
+        }
+        assert!(invalid_index_name(&"a".repeat(256)).is_some());
+    }
 
     #[test]
     fn settings_kept_on_restore() {
