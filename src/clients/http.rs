@@ -53,8 +53,16 @@ impl Auth {
 pub enum HttpError {
     #[error("cannot build an HTTP client for {url}: {message}")]
     Setup { url: String, message: String },
-    #[error("cannot reach {url}: {source}")]
-    Connect { url: String, source: reqwest::Error },
+    /// No answer (refused, reset, DNS): may go away, retried. `cause` is the whole chain of
+    /// causes, each once.
+    #[error("cannot reach {url}: {cause}")]
+    Connect { url: String, cause: String },
+    /// The TLS handshake failed (unknown CA, wrong name, expired certificate): a retry will
+    /// not fix it.
+    #[error(
+        "TLS with {url} failed: {cause} (check the server's certificate; set ca_file to the CA that signed it, or client_cert_file/client_key_file if it asks for one)"
+    )]
+    Tls { url: String, cause: String },
     #[error("{url} did not answer within {timeout:?}")]
     Timeout { url: String, timeout: Duration },
     #[error("{url} answered {status}: {body}{hint}")]
@@ -82,7 +90,7 @@ impl Transience for HttpError {
         match self {
             Self::Connect { .. } | Self::Timeout { .. } => true,
             Self::Status { status, .. } => status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS,
-            Self::Setup { .. } | Self::Decode { .. } => false,
+            Self::Setup { .. } | Self::Decode { .. } | Self::Tls { .. } => false,
         }
     }
 }
@@ -209,20 +217,54 @@ impl HttpClient {
                 timeout: self.timeout,
             }
         } else {
-            HttpError::Connect {
-                url,
-                source: error.without_url(),
+            let cause = cause_chain(&error.without_url());
+            if is_tls_failure(&cause) {
+                HttpError::Tls { url, cause }
+            } else {
+                HttpError::Connect { url, cause }
             }
         }
     }
 }
 
-/// A URL without its password.
+/// An error and its sources as one line, each distinct message once (reqwest and hyper
+/// repeat their source's text in their own).
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.retain(|p| !text.contains(p.as_str()));
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
+}
+
+/// Whether a transport failure is about TLS (certificates, handshake), not reachability.
+pub fn is_tls_failure(cause: &str) -> bool {
+    let cause = cause.to_ascii_lowercase();
+    [
+        "certificate",
+        "unknownissuer",
+        "tls handshake",
+        "handshake failure",
+        "invalid peer",
+    ]
+    .iter()
+    .any(|needle| cause.contains(needle))
+}
+
+/// A URL as almanac shows it anywhere (messages, logs, plans, reports): without user name,
+/// password, query or fragment, which may hold credentials.
 pub fn redact(url: &Url) -> String {
     let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some("redacted"));
-    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
     url.to_string()
 }
 
@@ -233,4 +275,48 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let error = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect): invalid peer certificate: UnknownIssuer",
+                Some(Box::new(Layer("invalid peer certificate: UnknownIssuer", None))),
+            ))),
+        );
+        let chain = cause_chain(&error);
+        assert_eq!(
+            chain,
+            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
+        assert!(is_tls_failure(&chain));
+        assert!(!is_tls_failure(
+            "error sending request: Connection refused (os error 111)"
+        ));
+    }
+
+    #[test]
+    fn shown_urls_carry_no_credentials() {
+        let url = Url::parse("https://user:s3cret@es.example:9200/logs?api_key=abc#frag").unwrap();
+        assert_eq!(redact(&url), "https://es.example:9200/logs");
+    }
 }

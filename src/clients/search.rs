@@ -118,6 +118,30 @@ fn number_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opti
     })
 }
 
+/// One row of `GET _cat/shards?format=json`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct CatShard {
+    pub index: String,
+    pub shard: String,
+    /// `p` or `r`.
+    pub prirep: String,
+    /// `STARTED`, `RELOCATING`, `INITIALIZING`, `UNASSIGNED`.
+    pub state: String,
+    /// Node name (for a relocating shard: `from -> ip id to`); none when unassigned.
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+/// A node's name, roles and attributes (`GET _nodes`).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
 /// One page of a scroll: the raw hits and the id of the next page.
 #[derive(Debug, Deserialize)]
 pub struct ScrollPage {
@@ -262,6 +286,57 @@ impl SearchClient {
         value["count"]
             .as_u64()
             .ok_or_else(|| decode(format!("no count in {value}")))
+    }
+
+    /// Shard copies of every index matching `prefix*`.
+    pub async fn cat_shards(&self, prefix: &str) -> Result<Vec<CatShard>, HttpError> {
+        let path = format!(
+            "/_cat/shards/{}*?format=json&h=index,shard,prirep,state,node",
+            path_segment(prefix)
+        );
+        let request = self.http.request(Method::GET, &path);
+        self.http.json(request, &path).await
+    }
+
+    /// Every node, by name.
+    pub async fn nodes(&self) -> Result<std::collections::BTreeMap<String, NodeInfo>, HttpError> {
+        #[derive(Deserialize)]
+        struct Nodes {
+            #[serde(default)]
+            nodes: std::collections::BTreeMap<String, NodeInfo>,
+        }
+        let path = "/_nodes?filter_path=nodes.*.name,nodes.*.roles,nodes.*.attributes";
+        let nodes: Nodes = self.http.json(self.http.request(Method::GET, path), path).await?;
+        Ok(nodes.nodes.into_values().map(|n| (n.name.clone(), n)).collect())
+    }
+
+    /// Why shard 0 (primary) of `index` is where it is: the allocation explain API's reason,
+    /// in one line.
+    pub async fn allocation_explain(&self, index: &str) -> Result<String, HttpError> {
+        let path = "/_cluster/allocation/explain";
+        let body = serde_json::json!({"index": index, "shard": 0, "primary": true});
+        let value = self.json_value(Method::POST, path, Some(&body)).await?;
+        let mut reasons = Vec::new();
+        for key in ["explanation", "allocate_explanation"] {
+            if let Some(text) = value[key].as_str() {
+                reasons.push(text.to_string());
+            }
+        }
+        for decision in value["node_allocation_decisions"].as_array().into_iter().flatten() {
+            for decider in decision["deciders"].as_array().into_iter().flatten() {
+                if decider["decision"] == "NO"
+                    && let Some(text) = decider["explanation"].as_str()
+                {
+                    reasons.push(format!("{}: {text}", decision["node_name"].as_str().unwrap_or("?")));
+                }
+            }
+        }
+        reasons.dedup();
+        Ok(if reasons.is_empty() {
+            "no reason given by the allocation explain API".into()
+        } else {
+            reasons.join("; ")
+        })
     }
 
     /// Mappings of every index matching `prefix*`, by index (one call for a whole plan).

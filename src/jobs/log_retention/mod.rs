@@ -8,6 +8,7 @@ pub mod export;
 pub mod lock;
 pub mod manifest;
 pub mod ndjson;
+pub mod placement;
 pub mod restore;
 mod settings;
 mod steps;
@@ -20,6 +21,7 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use self::placement::{Placement, WarmMethod};
 pub use self::settings::{AgeFrom, Settings, Transition, Verify, check_config};
 pub use self::steps::{expire, transition, warm};
 use self::tiers::{Action, Location, SkipReason, Tier, TierAges};
@@ -39,6 +41,9 @@ pub struct Row {
     /// Cluster health of the index (`green`, `yellow`, `red`); none for archives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
+    /// Where the shards of an index asked to be warm are: warm, warming or stuck.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     /// Why the action was held back, in words, when a safety check did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -67,6 +72,7 @@ impl Row {
         Self {
             index,
             health: None,
+            placement: None,
             note: None,
             date,
             age_days,
@@ -84,6 +90,8 @@ impl Row {
 #[derive(Debug, Serialize)]
 pub struct Plan {
     pub now: DateTime<Utc>,
+    /// How the warm step moves indices on this cluster (`auto` resolved).
+    pub warm_method: WarmMethod,
     pub pattern: String,
     pub rows: Vec<Row>,
     /// Names under the pattern's prefix that do not match it (left alone).
@@ -103,7 +111,11 @@ impl Plan {
                 row.index.clone(),
                 row.date.to_string(),
                 format!("{}d", row.age_days),
-                format!("{} → {}", row.tier_now.as_str(), row.target.as_str()),
+                match row.placement {
+                    Some(Placement::Warming) => format!("warming → {}", row.target.as_str()),
+                    Some(Placement::Stuck) => format!("stuck → {}", row.target.as_str()),
+                    _ => format!("{} → {}", row.tier_now.as_str(), row.target.as_str()),
+                },
                 row.action.describe().to_string(),
                 row.docs.map_or("-".into(), |d| d.to_string()),
                 row.size_bytes.map_or("-".into(), human_bytes),
@@ -195,8 +207,11 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
     let indices = search.cat_indices(pattern.prefix()).await?;
     let index_settings = search.settings_all(pattern.prefix()).await?;
     let mappings = search.mappings_all(pattern.prefix()).await?;
+    let nodes = search.nodes().await?;
+    let shards = search.cat_shards(pattern.prefix()).await?;
     let archived = archives(&store).await?;
-    let require_key = format!("index.routing.allocation.require.{}", settings.warm_attribute);
+    let method = placement::resolve(settings.warm_method, &nodes.values().cloned().collect::<Vec<_>>());
+    let (warm_key, warm_value) = placement::warm_setting(method, &settings.warm_attribute, &settings.warm_value);
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut in_cluster = std::collections::BTreeSet::new();
@@ -222,7 +237,7 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
         let empty = serde_json::Map::new();
         let flat = index_settings.get(&cat.index).unwrap_or(&empty);
         let get = |key: &str| flat.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let warm = get(&require_key) == settings.warm_value && get("index.blocks.write") == "true";
+        let warm = get(&warm_key) == warm_value && get("index.blocks.write") == "true";
         let location = if cat.is_closed() {
             Location::ClosedIndex
         } else {
@@ -240,6 +255,27 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
             cat.store_size,
         );
         row.health = cat.health.clone();
+        if warm && !cat.is_closed() {
+            let of_index: Vec<_> = shards.iter().filter(|s| s.index == cat.index).collect();
+            let placed = placement::placement(
+                &of_index,
+                &nodes,
+                method,
+                &settings.warm_attribute,
+                &settings.warm_value,
+            );
+            row.placement = Some(placed);
+            if placed == Placement::Stuck && row.action == Action::None && row.target == Tier::Warm {
+                let why = search
+                    .allocation_explain(&cat.index)
+                    .await
+                    .unwrap_or_else(|e| format!("allocation explain failed: {e}"));
+                row.action = Action::Skip(SkipReason::Stuck);
+                row.note = Some(format!(
+                    "asked to be warm ({warm_key}: {warm_value}) but not moving: {why}"
+                ));
+            }
+        }
         if let Action::Archive { .. } = row.action {
             if cat.health.as_deref() == Some("red") {
                 row.action = Action::Skip(SkipReason::Unhealthy);
@@ -321,6 +357,7 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
     }
     Ok(Plan {
         now: ctx.now,
+        warm_method: method,
         pattern: settings.pattern.clone(),
         rows,
         skipped,
@@ -376,7 +413,15 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
             ctx.check_clock()?;
         }
         let work: Vec<&Row> = fresh.rows.iter().filter(|r| r.action.is_work()).collect();
-        run_work(ctx, settings, &search, &store, &lock, &work, &mut warnings).await
+        run_work(
+            ctx,
+            settings,
+            (&search, &store, &lock),
+            fresh.warm_method,
+            &work,
+            &mut warnings,
+        )
+        .await
     }
     .await;
     lock.release().await;
@@ -400,9 +445,8 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
 async fn run_work(
     ctx: &JobContext,
     settings: &Settings,
-    search: &SearchClient,
-    store: &ArchiveStore,
-    lock: &lock::RunLock,
+    (search, store, lock): (&SearchClient, &ArchiveStore, &lock::RunLock),
+    method: WarmMethod,
     work: &[&Row],
     warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<String, u64>, JobError> {
@@ -419,7 +463,7 @@ async fn run_work(
         let step: Result<(), JobError> = async {
             match row.action {
                 Action::Warm => {
-                    warm(search, settings, index).await?;
+                    warm(search, settings, method, index).await?;
                     *counts.entry("indices_warmed".into()).or_default() += 1;
                 }
                 Action::Archive { then_transition } => {

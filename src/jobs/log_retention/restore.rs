@@ -442,7 +442,12 @@ async fn send(
         );
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(std::time::Duration::from_secs(10));
-        batch = Batch::select(&body, &batch.starts, &result.throttled);
+        if result.throttled.len() == batch.len() {
+            // All refused: send the same bytes again (a big document is not copied).
+            batch.body = body.into();
+        } else {
+            batch = Batch::select(&body, &batch.starts, &result.throttled);
+        }
     }
     unreachable!("the loop returns")
 }

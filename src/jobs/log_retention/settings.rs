@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::placement::WarmMethod;
 use super::tiers::{IndexPattern, TierAges};
 use crate::config::{HumanDuration, KeyPath, SettingsError};
 
@@ -66,6 +67,10 @@ pub struct Settings {
     /// Age at which an archive is deleted (seed: archive 7 years).
     #[serde(default = "default_expire_after")]
     pub expire_after: HumanDuration,
+    /// How the warm step moves indices: `auto` (data tiers when a node has the `data_warm`
+    /// role, else the attribute), `tier` or `attribute`.
+    #[serde(default)]
+    pub warm_method: WarmMethod,
     /// Node attribute warm nodes carry (`node.attr.<name>`).
     #[serde(default = "default_warm_attribute")]
     pub warm_attribute: String,

@@ -1,17 +1,17 @@
 //! The per-index steps other than archiving: the warm step (allocation, force-merge, write
 //! block), the Glacier transition and expiry of an archive.
 
+use super::placement::{WarmMethod, warm_setting};
 use super::{Settings, Transition, manifest};
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
 use crate::jobs::JobError;
 
-/// Allocation to warm nodes, optional force-merge, write block.
-pub async fn warm(search: &SearchClient, settings: &Settings, index: &str) -> Result<(), JobError> {
-    let require_key = format!("index.routing.allocation.require.{}", settings.warm_attribute);
-    search
-        .put_settings(index, &serde_json::json!({ require_key: settings.warm_value }))
-        .await?;
+/// Allocation to warm nodes (data tier or attribute, `method` resolved), optional
+/// force-merge, write block. The shards move afterwards; the next plan reads where they are.
+pub async fn warm(search: &SearchClient, settings: &Settings, method: WarmMethod, index: &str) -> Result<(), JobError> {
+    let (key, value) = warm_setting(method, &settings.warm_attribute, &settings.warm_value);
+    search.put_settings(index, &serde_json::json!({ key: value })).await?;
     search
         .put_settings(index, &serde_json::json!({"index.blocks.write": true}))
         .await?;

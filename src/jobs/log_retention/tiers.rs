@@ -221,6 +221,8 @@ pub enum SkipReason {
     SourceNotArchivable,
     /// The archive exists for less time than the tiers give an archive: its date is suspect.
     ArchiveTooYoung,
+    /// Asked to be warm, but its shards stay on other nodes and are not moving.
+    Stuck,
 }
 
 impl SkipReason {
@@ -228,7 +230,7 @@ impl SkipReason {
     pub fn needs_attention(self) -> bool {
         matches!(
             self,
-            Self::Unhealthy | Self::SourceNotArchivable | Self::ArchiveTooYoung
+            Self::Unhealthy | Self::SourceNotArchivable | Self::ArchiveTooYoung | Self::Stuck
         )
     }
 }
@@ -250,6 +252,7 @@ impl Action {
                 "skip: _source would not come back as indexed (allow_rebuilt_source = false)"
             }
             Self::Skip(SkipReason::ArchiveTooYoung) => "skip: archive younger than expire_after - cold_after",
+            Self::Skip(SkipReason::Stuck) => "stuck: shards cannot move to warm nodes",
         }
     }
 
