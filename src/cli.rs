@@ -17,6 +17,7 @@ use crate::output::{OutputFormat, Table};
 use crate::runner::{self, exit};
 
 mod restore;
+mod validate;
 
 const AFTER_HELP: &str = "Exit codes: 0 success, 1 job failed (or finished partly), 2 usage or configuration error.";
 
@@ -193,7 +194,7 @@ impl Cli {
                 }
             },
             Command::List(args) => list(&config, &args).await,
-            Command::Validate(args) => validate(&config, &args).await,
+            Command::Validate(args) => validate::run(&config, &args).await,
             Command::K8s(_) => unreachable!("handled before loading the configuration"),
             Command::Restore(args) => restore::run(config, &args, self.quiet).await,
         }
@@ -441,50 +442,4 @@ async fn list(config: &Config, args: &ListArgs) -> u8 {
         }
     }
     exit::SUCCESS
-}
-
-async fn validate(config: &Config, args: &ValidateArgs) -> u8 {
-    let names: Vec<&str> = config.jobs.keys().map(String::as_str).collect();
-    if !args.connect {
-        match args.output {
-            OutputFormat::Json => println!(
-                "{}",
-                serde_json::json!({"file": config.file, "ok": true, "jobs": names})
-            ),
-            OutputFormat::Text => println!(
-                "{}: OK, {} job(s): {}",
-                config.file.display(),
-                names.len(),
-                names.join(", ")
-            ),
-        }
-        return exit::SUCCESS;
-    }
-    let checks = crate::clients::check_all(config).await;
-    let failed = checks.iter().filter(|c| !c.ok).count();
-    match args.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({"file": config.file, "ok": failed == 0, "jobs": names, "servers": checks})
-        ),
-        OutputFormat::Text => {
-            let mut table = Table::new(["SECTION", "SERVER", "STATUS", "DETAIL"]);
-            for check in &checks {
-                table.row([
-                    check.section.to_string(),
-                    check.target.clone(),
-                    if check.ok { "ok".into() } else { "FAILED".to_string() },
-                    check.detail.clone(),
-                ]);
-            }
-            print!("{}", table.render());
-            println!(
-                "{}: configuration OK, {} of {} server(s) answered",
-                config.file.display(),
-                checks.len() - failed,
-                checks.len()
-            );
-        }
-    }
-    if failed == 0 { exit::SUCCESS } else { exit::JOB_FAILED }
 }

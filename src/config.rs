@@ -13,7 +13,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub use self::locate::KeyPath;
-pub use self::sections::{EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls};
+pub use self::sections::{
+    EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls, is_loopback, shown_url,
+    shown_url_text,
+};
 pub use self::types::{HumanDuration, Schedule, Secret, TimeZoneName};
 
 /// The job kinds a configuration can hold. Implemented above this module (by
@@ -377,11 +380,13 @@ pub fn parse<K: JobKinds>(
                 if section.from.parse::<lettre::message::Mailbox>().is_err() {
                     return Err(ctx.error(&path.key("from"), format!("invalid sender address {:?}", section.from)));
                 }
+                section.check_cleartext(&ctx, &path)?;
                 config.smtp = Some(section);
             }
             "pushgateway" => {
                 let mut section: PushgatewayConfig = ctx.deserialize(value, &path)?;
                 ctx.secret(&mut section.password, &section.password_file, &path, "password")?;
+                section.check_cleartext(&ctx, &path)?;
                 config.pushgateway = Some(section);
             }
             "serve" => {

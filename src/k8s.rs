@@ -121,6 +121,15 @@ pub fn generate(file: &Path, source: &str, options: &Options) -> Result<Generate
         check_dns_label(namespace).map_err(|m| error("--namespace", m))?;
     }
 
+    if let Some((key, form)) = inline_secret(&toml::Value::Table(root.clone()), "") {
+        return Err(error(
+            &key,
+            format!(
+                "an inline secret would be copied into the ConfigMap {CONFIGMAP}: write {form} instead \
+                 (a file of the Secret {FILES_SECRET}, or a variable set from a Secret)"
+            ),
+        ));
+    }
     let mut generated = Generated::default();
     let mut env_vars = std::collections::BTreeMap::new();
     scan_env(&toml::Value::Table(root.clone()), &mut env_vars);
@@ -172,6 +181,51 @@ pub fn generate(file: &Path, source: &str, options: &Options) -> Result<Generate
     });
     generated.manifests.extend(cronjobs);
     Ok(generated)
+}
+
+/// The first secret written in clear in jobs.toml (a `password`, `bearer_token`, `api_key`
+/// or `secret_access_key` that is not only a `${VAR}`, or a URL with a password), with the
+/// form to write instead.
+fn inline_secret(value: &toml::Value, path: &str) -> Option<(String, String)> {
+    const SECRET_KEYS: &[&str] = &["password", "bearer_token", "api_key", "secret_access_key"];
+    let toml::Value::Table(table) = value else { return None };
+    for (key, value) in table {
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match value {
+            toml::Value::Table(_) => {
+                if let Some(found) = inline_secret(value, &here) {
+                    return Some(found);
+                }
+            }
+            toml::Value::String(text) => {
+                let only_variable = text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
+                if SECRET_KEYS.contains(&key.as_str()) && !only_variable {
+                    let variable = here.replace(['.', '-'], "_").to_uppercase();
+                    let file = here.replace('.', "-");
+                    return Some((
+                        here,
+                        format!("{key}_file = \"{SECRETS_DIR}/{file}\" or {key} = \"${{{variable}}}\""),
+                    ));
+                }
+                if (key == "url" || key == "endpoint")
+                    && let Some(rest) = text.split_once("://").map(|(_, rest)| rest)
+                    && rest.split('/').next().is_some_and(|authority| authority.contains('@'))
+                    && !text.starts_with("${")
+                {
+                    return Some((
+                        here,
+                        "the URL without user:password@, and username + password_file".to_string(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn document(value: &Yaml) -> String {
@@ -383,6 +437,30 @@ mod tests {
     fn both_day_fields_restricted_is_refused() {
         let error = gen_one("[jobs.a]\nschedule = \"0 7 1 * Mon\"\n").unwrap_err();
         assert!(error.message.contains("either"), "{error}");
+    }
+
+    #[test]
+    fn inline_secrets_are_refused_with_the_form_to_use() {
+        let base = "[jobs.a]\nschedule = \"0 7 * * *\"\n";
+        let error = gen_one(&format!(
+            "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\nusername = \"u\"\npassword = \"hunter2\"\n{base}"
+        ))
+        .unwrap_err();
+        assert_eq!(error.key, "smtp.password");
+        assert!(
+            error
+                .message
+                .contains("password_file = \"/etc/almanac/secrets/smtp-password\""),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let error = gen_one(&format!("[search]\nurl = \"https://u:pw@es:9200\"\n{base}")).unwrap_err();
+        assert_eq!(error.key, "search.url");
+        assert!(!error.to_string().contains("pw@"), "{error}");
+        gen_one(&format!(
+            "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\nusername = \"u\"\npassword = \"${{SMTP_PASSWORD}}\"\n{base}"
+        ))
+        .unwrap();
     }
 
     #[test]

@@ -31,7 +31,11 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str, &'static st
         ("report without recipients", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\n"), "4:7", "jobs.r.to", "recipient"),
         ("report to a bad address", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\nto = [\"ops@x\", \"not an address\"]\n"), "7:16", "jobs.r.to[1]", "not an email address"),
         ("bad listen address", "[serve]\nlisten = \"everywhere\"\n".to_string(), "2:1", "serve.listen", "listen address"),
-        ("syntax error", "[prometheus\nurl = 1\n".to_string(), "1:12", "(syntax)", ""),
+        ("syntax error", "[prometheus\nurl = 1\n".to_string(), "1:12", "(syntax)", "expected"),
+        ("credentials over http to another machine", "[search]\nurl = \"http://es.example:9200\"\nusername = \"almanac\"\npassword = \"x\"\n".to_string(), "2:1", "search.url", "in clear"),
+        ("password in a URL over http", "[prometheus]\nurl = \"http://u:p@prom.example:9090\"\n".to_string(), "2:1", "prometheus.url", "allow_insecure"),
+        ("pushgateway login over http", "[pushgateway]\nurl = \"http://pg.example:9091\"\nusername = \"u\"\npassword = \"x\"\n".to_string(), "2:1", "pushgateway.url", "in clear"),
+        ("SMTP login without TLS", "[smtp]\nhost = \"mail.example\"\nfrom = \"a@b.c\"\ntls = \"none\"\nusername = \"u\"\npassword = \"x\"\n".to_string(), "4:1", "smtp.tls", "in clear"),
     ]
 }
 
@@ -97,4 +101,23 @@ fn unknown_job_is_a_usage_error() {
         "{}",
         result.describe()
     );
+}
+
+#[test]
+fn cleartext_credentials_pass_to_loopback_or_with_allow_insecure() {
+    let workspace = Workspace::new();
+    for content in [
+        "[search]\nurl = \"http://127.0.0.1:9200\"\nusername = \"u\"\npassword = \"x\"\n",
+        "[search]\nurl = \"http://localhost:9200\"\napi_key = \"x\"\n",
+        "[search]\nurl = \"http://es.example:9200\"\nusername = \"u\"\npassword = \"x\"\nallow_insecure = true\n",
+        "[search]\nurl = \"https://es.example:9200\"\nusername = \"u\"\npassword = \"x\"\n",
+        "[smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@b.c\"\ntls = \"none\"\nusername = \"u\"\npassword = \"x\"\n",
+        "[smtp]\nhost = \"mail.example\"\nfrom = \"a@b.c\"\ntls = \"none\"\nusername = \"u\"\npassword = \"x\"\nallow_insecure = true\n",
+    ] {
+        workspace.write(
+            "jobs.toml",
+            &format!("{content}[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n"),
+        );
+        workspace.almanac(&["validate"], &[]).expect_code(0);
+    }
 }

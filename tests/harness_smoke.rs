@@ -177,6 +177,7 @@ fn smtp_config(addr: &str, tls: SmtpTls, auth: bool) -> SmtpConfig {
         from: "almanac@example.com".into(),
         ca_file: (tls != SmtpTls::None).then(|| harness_env("ALMANAC_TEST_SMTP_CA").into()),
         timeout: HumanDuration::from_secs(10),
+        allow_insecure: false,
     }
 }
 

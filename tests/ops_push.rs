@@ -213,6 +213,7 @@ async fn counts_are_replaced_by_the_next_run_that_has_counts() {
         password: None,
         password_file: None,
         fail_run_on_error: false,
+        allow_insecure: false,
     };
     let report = |result: Result<Outcome, JobError>| RunReport {
         job: job.clone(),

@@ -95,13 +95,23 @@ impl Transience for HttpError {
     }
 }
 
-/// A client bound to one server's base URL.
-#[derive(Clone, Debug)]
+/// A client bound to one server's base URL. Its Debug shows the URL without credentials.
+#[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     base: Url,
     auth: Auth,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("base", &redact(&self.base))
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl HttpClient {
@@ -257,15 +267,9 @@ pub fn is_tls_failure(cause: &str) -> bool {
     .any(|needle| cause.contains(needle))
 }
 
-/// A URL as almanac shows it anywhere (messages, logs, plans, reports): without user name,
-/// password, query or fragment, which may hold credentials.
+/// A URL as almanac shows it anywhere: `config::shown_url`, the one redaction rule.
 pub fn redact(url: &Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
+    crate::config::shown_url(url)
 }
 
 pub fn truncate(text: &str, max: usize) -> String {
@@ -318,5 +322,9 @@ mod tests {
     fn shown_urls_carry_no_credentials() {
         let url = Url::parse("https://user:s3cret@es.example:9200/logs?api_key=abc#frag").unwrap();
         assert_eq!(redact(&url), "https://es.example:9200/logs");
+        assert_eq!(
+            crate::config::shown_url_text("http://u:p@host:9200/x?k=v"),
+            "http://…@host:9200/x"
+        );
     }
 }

@@ -483,6 +483,38 @@ impl ArchiveStore {
         }
     }
 
+    /// Whether an enabled lifecycle rule of the bucket aborts incomplete multipart uploads
+    /// under `prefix`.
+    pub async fn aborts_incomplete_uploads(&self, prefix: &str) -> Result<bool, S3Error> {
+        match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.rules().iter().any(|rule| {
+                #[allow(deprecated)]
+                let rule_prefix = rule
+                    .filter()
+                    .and_then(|f| f.prefix().map(str::to_string))
+                    .or_else(|| rule.prefix().map(str::to_string))
+                    .unwrap_or_default();
+                rule.status().as_str() == "Enabled"
+                    && rule.abort_incomplete_multipart_upload().is_some()
+                    && prefix.starts_with(rule_prefix.as_str())
+            })),
+            Err(error) => {
+                let error = self.err("GetBucketLifecycleConfiguration", "", error);
+                if error.status == Some(404) {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
     /// Lifecycle rules of the bucket as (prefix filter, enabled, [(days, storage class)]).
     /// No configuration at all is an empty list.
     pub async fn lifecycle_transitions(&self) -> Result<Vec<(String, bool, Vec<(i32, String)>)>, S3Error> {

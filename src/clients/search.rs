@@ -288,6 +288,21 @@ impl SearchClient {
             .ok_or_else(|| decode(format!("no count in {value}")))
     }
 
+    /// The write index (newest backing index) of data stream `name`.
+    pub async fn data_stream_write_index(&self, name: &str) -> Result<String, HttpError> {
+        let path = format!("/_data_stream/{}", path_segment(name));
+        let value = self.json_value(Method::GET, &path, None).await?;
+        value["data_streams"][0]["indices"]
+            .as_array()
+            .and_then(|indices| indices.last())
+            .and_then(|last| last["index_name"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| HttpError::Decode {
+                url: self.http.shown_url(&path),
+                message: format!("no backing index of data stream {name} in {value}"),
+            })
+    }
+
     /// Shard copies of every index matching `prefix*`.
     pub async fn cat_shards(&self, prefix: &str) -> Result<Vec<CatShard>, HttpError> {
         let path = format!(

@@ -13,8 +13,45 @@ fn default_http_timeout() -> HumanDuration {
     HumanDuration::from_secs(30)
 }
 
-/// A URL, checked when the config is read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The one way almanac shows a URL anywhere (messages, logs, plans, reports, `validate`):
+/// without user name, password, query or fragment, which may hold credentials.
+pub fn shown_url(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.as_str().trim_end_matches('/').to_string()
+}
+
+/// Text that is not a valid URL, shown without what may be credentials: the part between
+/// `://` and the last `@` before the path, and anything from `?` or `#`.
+pub fn shown_url_text(text: &str) -> String {
+    let text = text.split(['?', '#']).next().unwrap_or_default();
+    match text.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
+                None => text.to_string(),
+            }
+        }
+        None if text.contains('@') => "(not shown: it may hold credentials)".to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// Whether `url` points at this machine (credentials to it never cross a network).
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL, checked when the config is read. Shown (Display, Debug) without credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EndpointUrl(pub reqwest::Url);
 
 impl<'de> Deserialize<'de> for EndpointUrl {
@@ -22,12 +59,14 @@ impl<'de> Deserialize<'de> for EndpointUrl {
         let text = String::deserialize(deserializer)?;
         let url = reqwest::Url::parse(&text).map_err(|error| {
             serde::de::Error::custom(format!(
-                "invalid URL {text:?}: {error}; expected e.g. \"http://prometheus:9090\""
+                "invalid URL {:?}: {error}; expected e.g. \"http://prometheus:9090\"",
+                shown_url_text(&text)
             ))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(serde::de::Error::custom(format!(
-                "URL {text:?} must start with http:// or https://"
+                "URL {:?} must start with http:// or https://",
+                shown_url(&url)
             )));
         }
         Ok(Self(url))
@@ -45,13 +84,41 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Op
 
 impl fmt::Display for EndpointUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print credentials embedded in a URL.
-        let mut shown = self.0.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some("redacted"));
-        }
-        write!(f, "{}", shown.as_str().trim_end_matches('/'))
+        f.write_str(&shown_url(&self.0))
     }
+}
+
+impl fmt::Debug for EndpointUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EndpointUrl({:?})", shown_url(&self.0))
+    }
+}
+
+impl EndpointUrl {
+    /// Whether the URL itself carries credentials (`https://user:pass@host`).
+    pub fn has_userinfo(&self) -> bool {
+        !self.0.username().is_empty() || self.0.password().is_some()
+    }
+}
+
+/// Refuses credentials that would cross the network in clear: `http://` to another machine.
+fn check_cleartext(
+    ctx: &Loader<'_>,
+    path: &KeyPath,
+    url: &EndpointUrl,
+    credentials: bool,
+    allow_insecure: bool,
+) -> Result<(), ConfigError> {
+    if credentials && url.0.scheme() == "http" && !is_loopback(&url.0) && !allow_insecure {
+        return Err(ctx.error(
+            &path.key("url"),
+            format!(
+                "credentials would travel in clear to {}: use https://, or set allow_insecure = true in this section",
+                url
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// An HTTP server: `[prometheus]` and `[search]`. At most one auth method.
@@ -72,6 +139,9 @@ pub struct HttpEndpoint {
     pub api_key_file: Option<PathBuf>,
     /// PEM file of extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
+    /// Allow credentials over `http://` to another machine (they then travel in clear).
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
 impl HttpEndpoint {
@@ -94,7 +164,8 @@ impl HttpEndpoint {
         if self.password.is_some() && self.username.is_none() {
             return Err(ctx.error(&path.key("password"), "password is set but username is missing"));
         }
-        Ok(())
+        let credentials = methods.iter().any(|m| *m) || self.url.has_userinfo();
+        check_cleartext(ctx, path, &self.url, credentials, self.allow_insecure)
     }
 }
 
@@ -157,9 +228,27 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_http_timeout")]
     pub timeout: HumanDuration,
+    /// Allow `tls = "none"` with a login to another machine (the password then travels in clear).
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
 impl SmtpConfig {
+    /// Refuses a login over an unencrypted connection to another machine.
+    pub(super) fn check_cleartext(&self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
+        let local = self.host == "localhost" || self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if self.tls == SmtpTls::None && self.username.is_some() && !local && !self.allow_insecure {
+            return Err(ctx.error(
+                &path.key("tls"),
+                format!(
+                    "tls = \"none\" would send the SMTP password in clear to {}: use \"starttls\" or \"implicit\", or set allow_insecure = true",
+                    self.host
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn port(&self) -> u16 {
         self.port.unwrap_or(match self.tls {
             SmtpTls::Starttls => 587,
@@ -182,6 +271,16 @@ pub struct PushgatewayConfig {
     /// Fail the run when the push fails (default: log and go on).
     #[serde(default)]
     pub fail_run_on_error: bool,
+    /// Allow credentials over `http://` to another machine (they then travel in clear).
+    #[serde(default)]
+    pub allow_insecure: bool,
+}
+
+impl PushgatewayConfig {
+    pub(super) fn check_cleartext(&self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
+        let credentials = self.username.is_some() || self.url.has_userinfo();
+        check_cleartext(ctx, path, &self.url, credentials, self.allow_insecure)
+    }
 }
 
 /// `[serve]`: the long-running scheduler.

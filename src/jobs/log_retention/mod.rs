@@ -96,6 +96,9 @@ pub struct Plan {
     pub rows: Vec<Row>,
     /// Names under the pattern's prefix that do not match it (left alone).
     pub skipped: Vec<String>,
+    /// The data stream's write index (never touched), for a `data_stream` job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_index: Option<String>,
     /// S3 folders with parts but neither manifest nor index (left alone, reported).
     pub incomplete_archives: Vec<String>,
     /// S3 folders under the prefix that are not this job's archives, with why (left alone).
@@ -124,6 +127,9 @@ impl Plan {
         let mut out = table.render();
         for name in &self.skipped {
             out.push_str(&format!("skipped: {name} (does not match {})\n", self.pattern));
+        }
+        if let Some(name) = &self.write_index {
+            out.push_str(&format!("write index of the data stream: {name} (never touched)\n"));
         }
         for name in &self.incomplete_archives {
             out.push_str(&format!("incomplete archive without index: {name} (left alone)\n"));
@@ -204,11 +210,16 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
     let (search, store) = clients(ctx, settings).await?;
     let pattern = settings.index_pattern();
     let ages = settings.tier_ages();
-    let indices = search.cat_indices(pattern.prefix()).await?;
-    let index_settings = search.settings_all(pattern.prefix()).await?;
-    let mappings = search.mappings_all(pattern.prefix()).await?;
+    let prefix = settings.listing_prefix();
+    let write_index = match &settings.data_stream {
+        Some(stream) => Some(search.data_stream_write_index(stream).await?),
+        None => None,
+    };
+    let indices = search.cat_indices(&prefix).await?;
+    let index_settings = search.settings_all(&prefix).await?;
+    let mappings = search.mappings_all(&prefix).await?;
     let nodes = search.nodes().await?;
-    let shards = search.cat_shards(pattern.prefix()).await?;
+    let shards = search.cat_shards(&prefix).await?;
     let archived = archives(&store).await?;
     let method = placement::resolve(settings.warm_method, &nodes.values().cloned().collect::<Vec<_>>());
     let (warm_key, warm_value) = placement::warm_setting(method, &settings.warm_attribute, &settings.warm_value);
@@ -217,11 +228,24 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
     let mut in_cluster = std::collections::BTreeSet::new();
     for cat in &indices {
         in_cluster.insert(cat.index.clone());
-        let Some(name_date) = pattern.date_of(&cat.index) else {
+        if write_index.as_deref() == Some(cat.index.as_str()) {
+            continue;
+        }
+        let name_date = if settings.data_stream.is_some() {
+            settings.manages(&cat.index).then_some(NaiveDate::MIN)
+        } else {
+            pattern.date_of(&cat.index)
+        };
+        let Some(name_date) = name_date else {
             skipped.push(cat.index.clone());
             continue;
         };
-        let date = match settings.age_from {
+        let age_from = if settings.data_stream.is_some() {
+            AgeFrom::CreationDate
+        } else {
+            settings.age_from
+        };
+        let date = match age_from {
             AgeFrom::Name => name_date,
             AgeFrom::CreationDate => match cat
                 .creation_date
@@ -296,8 +320,12 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
         if in_cluster.contains(index) {
             continue;
         }
-        if pattern.date_of(index).is_none() {
-            foreign.push((index.clone(), format!("does not match {}", settings.pattern)));
+        if !settings.manages(index) {
+            let wanted = settings
+                .data_stream
+                .as_ref()
+                .map_or(settings.pattern.clone(), |_| format!("{prefix}*"));
+            foreign.push((index.clone(), format!("does not match {wanted}")));
         } else if !state.manifest {
             incomplete.push(index.clone());
         } else {
@@ -320,9 +348,9 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
             foreign.push((index, why));
             continue;
         }
-        let date = match settings.age_from {
-            AgeFrom::Name => pattern.date_of(&index).unwrap_or(found.date),
-            AgeFrom::CreationDate => found.date,
+        let date = match (settings.age_from, &settings.data_stream) {
+            (AgeFrom::Name, None) => pattern.date_of(&index).unwrap_or(found.date),
+            _ => found.date,
         };
         let location = Location::S3 {
             glacier: state.glacier(),
@@ -361,6 +389,7 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
         pattern: settings.pattern.clone(),
         rows,
         skipped,
+        write_index,
         incomplete_archives: incomplete,
         foreign_archives: foreign,
         deferred,

@@ -22,6 +22,16 @@ pub enum RestoreOutcome {
     Requested { message: String },
 }
 
+/// The mappings of a plain index: without the data stream's timestamp meta field, which
+/// only a data stream's backing index may have.
+fn plain_mappings(mappings: &serde_json::Value) -> serde_json::Value {
+    let mut mappings = mappings.clone();
+    if let Some(object) = mappings.as_object_mut() {
+        object.remove("_data_stream_timestamp");
+    }
+    mappings
+}
+
 /// Settings an index cannot be created with, or that belonged to the old cluster's layout.
 fn keep_setting(key: &str) -> bool {
     const DROP: &[&str] = &[
@@ -39,6 +49,7 @@ fn keep_setting(key: &str) -> bool {
         "index.plugins.",
         "index.replication.",
         "index.frozen",
+        "index.hidden",
         "index.search.throttled",
     ];
     key.starts_with("index.")
@@ -158,7 +169,10 @@ async fn restore_locked(
     manifest
         .check()
         .map_err(|m| JobError::fatal(anyhow::anyhow!("{index}: {m}")))?;
-    let target = as_name.unwrap_or(index);
+    // A data stream's backing index comes back as a plain index: its own name would be taken
+    // for the stream's (and creating it would be refused by the stream's template).
+    let plain_name = index.strip_prefix(".ds-").map(|rest| format!("restored-{rest}"));
+    let target = as_name.or(plain_name.as_deref()).unwrap_or(index);
     if search.exists(target).await? {
         return Err(JobError::Usage(format!(
             "index {target} already exists: delete it or restore with --as <other name>"
@@ -178,7 +192,7 @@ async fn restore_locked(
     search
         .create_index(
             target,
-            &serde_json::json!({"settings": index_settings, "mappings": manifest.mappings}),
+            &serde_json::json!({"settings": index_settings, "mappings": plain_mappings(&manifest.mappings)}),
         )
         .await?;
     let bar = if progress {

@@ -52,6 +52,11 @@ pub struct Settings {
     /// candidates, names that do not match exactly are listed as skipped.
     #[serde(default = "default_pattern")]
     pub pattern: String,
+    /// A data stream (e.g. `logs-aindusdb-default`) whose backing indices go through the
+    /// tiers instead of the indices of `pattern`: each is aged from its creation date, the
+    /// write index is never touched.
+    #[serde(default)]
+    pub data_stream: Option<String>,
     /// `name` (the date in the index name) or `creation_date`.
     #[serde(default = "default_age_from")]
     pub age_from: AgeFrom,
@@ -218,6 +223,16 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let root = KeyPath::root();
         IndexPattern::new(&self.pattern).map_err(|m| SettingsError::new(root.key("pattern"), m))?;
+        if let Some(stream) = &self.data_stream
+            && (stream.is_empty()
+                || stream.starts_with(['.', '-', '_'])
+                || stream.chars().any(|c| c.is_uppercase() || "\\/*?\"<>| ,#:".contains(c)))
+        {
+            return Err(SettingsError::new(
+                root.key("data_stream"),
+                format!("{stream:?} is not a data stream name"),
+            ));
+        }
         for (key, value) in [
             ("warm_after", self.warm_after),
             ("cold_after", self.cold_after),
@@ -293,6 +308,23 @@ impl Settings {
 
     pub fn index_pattern(&self) -> IndexPattern {
         IndexPattern::new(&self.pattern).expect("validated pattern")
+    }
+
+    /// The name prefix of the indices this job manages: `.ds-<stream>-` (the backing indices
+    /// of its data stream) or the literal start of `pattern`.
+    pub fn listing_prefix(&self) -> String {
+        match &self.data_stream {
+            Some(stream) => format!(".ds-{stream}-"),
+            None => self.index_pattern().prefix().to_string(),
+        }
+    }
+
+    /// Whether `name` is an index (or archive folder) of this job.
+    pub fn manages(&self, name: &str) -> bool {
+        match &self.data_stream {
+            Some(_) => name.starts_with(&self.listing_prefix()),
+            None => self.index_pattern().date_of(name).is_some(),
+        }
     }
 }
 
