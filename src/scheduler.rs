@@ -73,6 +73,11 @@ impl Shared {
         self.tracker.spawn(async move {
             let labels = JobLabels { job_name: name.clone() };
             shared.metrics.running.get_or_create(&labels).set(1);
+            // Cleared on every way out, a panic of the job included: else it never runs again.
+            let _running = Running {
+                shared: Arc::clone(&shared),
+                name: name.clone(),
+            };
             let options = RunOptions::default();
             match runner::run_job(
                 Arc::clone(&shared.config),
@@ -91,11 +96,25 @@ impl Shared {
                 }
                 Err(message) => warn!(message = "cannot run job", job = %name, error = %message),
             }
-            shared.metrics.running.get_or_create(&labels).set(0);
-            if let Some(flag) = shared.running.get(&name) {
-                flag.store(false, Ordering::SeqCst);
-            }
         });
+    }
+}
+
+/// A job's "running" flag and gauge, reset when the run's task ends however it ends.
+struct Running {
+    shared: Arc<Shared>,
+    name: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let labels = JobLabels {
+            job_name: self.name.clone(),
+        };
+        self.shared.metrics.running.get_or_create(&labels).set(0);
+        if let Some(flag) = self.shared.running.get(&self.name) {
+            flag.store(false, Ordering::SeqCst);
+        }
     }
 }
 

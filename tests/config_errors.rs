@@ -17,6 +17,7 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str, &'static st
         ("unknown key in a job", job("sleeep = \"1s\"\n"), "7:1", "jobs.a.sleeep", "unknown field"),
         ("wrong type", job("retries = \"three\"\n"), "7:1", "jobs.a.retries", "invalid type"),
         ("bad duration", job("timeout = \"10 minutes\"\n"), "7:1", "jobs.a.timeout", "duration"),
+        ("absurdly long duration", job("timeout = \"300000y\"\n"), "7:1", "jobs.a.timeout", "longer than 1000y"),
         ("unknown job kind", format!("{GOOD_HEAD}[jobs.a]\nkind = \"backup\"\nschedule = \"0 7 * * *\"\n"), "5:1", "jobs.a.kind", "unknown job kind"),
         ("missing kind", format!("{GOOD_HEAD}[jobs.a]\nschedule = \"0 7 * * *\"\n"), "4:7", "jobs.a", "kind"),
         ("missing schedule", format!("{GOOD_HEAD}[jobs.a]\nkind = \"noop\"\n"), "4:7", "jobs.a", "schedule"),
@@ -35,6 +36,7 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str, &'static st
         ("credentials over http to another machine", "[search]\nurl = \"http://es.example:9200\"\nusername = \"almanac\"\npassword = \"x\"\n".to_string(), "2:1", "search.url", "in clear"),
         ("password in a URL over http", "[prometheus]\nurl = \"http://u:p@prom.example:9090\"\n".to_string(), "2:1", "prometheus.url", "allow_insecure"),
         ("pushgateway login over http", "[pushgateway]\nurl = \"http://pg.example:9091\"\nusername = \"u\"\npassword = \"x\"\n".to_string(), "2:1", "pushgateway.url", "in clear"),
+        ("API key that is no header value", "[search]\nurl = \"https://es.example:9200\"\napi_key = \"abc\\u0001def\"\n".to_string(), "3:1", "search.api_key", "header"),
         ("SMTP login without TLS", "[smtp]\nhost = \"mail.example\"\nfrom = \"a@b.c\"\ntls = \"none\"\nusername = \"u\"\npassword = \"x\"\n".to_string(), "4:1", "smtp.tls", "in clear"),
     ]
 }

@@ -164,6 +164,16 @@ impl HttpEndpoint {
         if self.password.is_some() && self.username.is_none() {
             return Err(ctx.error(&path.key("password"), "password is set but username is missing"));
         }
+        for (key, value) in [("api_key", &self.api_key), ("bearer_token", &self.bearer_token)] {
+            if let Some(value) = value
+                && !value.expose().chars().all(|c| c == '\t' || (' '..='~').contains(&c))
+            {
+                return Err(ctx.error(
+                    &path.key(key),
+                    format!("{key} holds a character an HTTP header cannot carry (control or non-ASCII; a stray newline in its file?)"),
+                ));
+            }
+        }
         let credentials = methods.iter().any(|m| *m) || self.url.has_userinfo();
         check_cleartext(ctx, path, &self.url, credentials, self.allow_insecure)
     }

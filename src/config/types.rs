@@ -76,9 +76,17 @@ impl FromStr for HumanDuration {
                 "invalid duration {text:?}: missing unit after {digits}; {expected}"
             ));
         }
+        if total_ms > MAX_DURATION_MS {
+            return Err(format!(
+                "duration {text:?} is longer than 1000y, the longest almanac accepts"
+            ));
+        }
         Ok(Self(Duration::from_millis(total_ms)))
     }
 }
+
+/// The longest duration accepted (1000 years): any date arithmetic with it stays in range.
+const MAX_DURATION_MS: u64 = 1000 * 365 * 86_400_000;
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,6 +3,7 @@
 //! line by line *while* it uploads, so verification needs no second read of what was written.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -296,7 +297,14 @@ struct PartWriter {
     done: Vec<aws_sdk_s3::types::CompletedPart>,
     checker_tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
     checker: Option<JoinHandle<Result<u64, String>>>,
+    /// Lines not yet given to the compressor.
+    lines: Vec<u8>,
 }
+
+/// Lines are handed to the compressor in batches of about this many bytes.
+const LINES_BATCH: usize = 128 << 10;
+/// A `_source` above this is written straight into the compressor.
+const BIG_SOURCE: usize = 1 << 20;
 
 impl PartWriter {
     async fn start(store: &ArchiveStore, index: &str, name: String, settings: &Settings) -> Result<Self, JobError> {
@@ -329,16 +337,38 @@ impl PartWriter {
             done: Vec::new(),
             checker_tx: Some(checker_tx),
             checker: Some(checker),
+            lines: Vec::with_capacity(LINES_BATCH + (16 << 10)),
         })
     }
 
+    /// Adds a document's line. Lines are gathered and compressed 128 KiB at a time (one
+    /// deflate call per line costs more than the line); a big document (over 1 MiB) goes
+    /// straight into the compressor, without a copy of it.
     fn write_doc(&mut self, id: &str, routing: Option<&str>, source: &[u8]) -> Result<(), JobError> {
-        let mut counting = CountingWriter {
-            inner: &mut self.encoder,
-            written: 0,
-        };
-        ndjson::write_line(&mut counting, id, routing, source).map_err(JobError::fatal)?;
-        self.raw += counting.written;
+        if source.len() > BIG_SOURCE {
+            self.flush_lines()?;
+            let mut counting = CountingWriter {
+                inner: &mut self.encoder,
+                written: 0,
+            };
+            ndjson::write_line(&mut counting, id, routing, source).map_err(JobError::fatal)?;
+            self.raw += counting.written;
+            return Ok(());
+        }
+        let before = self.lines.len();
+        ndjson::push_line(&mut self.lines, id, routing, source).map_err(JobError::fatal)?;
+        self.raw += (self.lines.len() - before) as u64;
+        if self.lines.len() >= LINES_BATCH {
+            self.flush_lines()?;
+        }
+        Ok(())
+    }
+
+    fn flush_lines(&mut self) -> Result<(), JobError> {
+        if !self.lines.is_empty() {
+            self.encoder.write_all(&self.lines).map_err(JobError::fatal)?;
+            self.lines.clear();
+        }
         Ok(())
     }
 
@@ -347,6 +377,7 @@ impl PartWriter {
     }
 
     async fn flush_ready(&mut self) -> Result<(), JobError> {
+        self.flush_lines()?;
         if self.pending() >= self.chunk {
             let data = std::mem::replace(self.encoder.get_mut(), Vec::with_capacity(self.chunk + (64 << 10)));
             self.send(data).await?;
@@ -384,6 +415,10 @@ impl PartWriter {
     }
 
     async fn finish(mut self) -> Result<ExportedPart, JobError> {
+        if let Err(error) = self.flush_lines() {
+            self.abort().await;
+            return Err(error);
+        }
         let encoder = std::mem::replace(&mut self.encoder, GzEncoder::new(Vec::new(), Compression::fast()));
         let data = encoder.finish().map_err(JobError::fatal)?;
         let result = async {

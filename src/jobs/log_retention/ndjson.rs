@@ -13,7 +13,16 @@ use serde_json::value::RawValue;
 /// as its escape (`\n`, `\r`, `\t`) and the string keeps its meaning. Everything else,
 /// escaped newlines and U+2028/U+2029 included, is copied byte for byte.
 pub fn push_line(out: &mut Vec<u8>, id: &str, routing: Option<&str>, source: &[u8]) -> Result<(), serde_json::Error> {
-    write_line(out, id, routing, source).map_err(serde_json::Error::io)
+    out.extend_from_slice(b"{\"_id\":");
+    serde_json::to_writer(&mut *out, id)?;
+    if let Some(routing) = routing {
+        out.extend_from_slice(b",\"_routing\":");
+        serde_json::to_writer(&mut *out, routing)?;
+    }
+    out.extend_from_slice(b",\"_source\":");
+    push_single_line(out, source);
+    out.extend_from_slice(b"}\n");
+    Ok(())
 }
 
 /// `push_line` into any writer: the source goes through without an intermediate copy, so a
