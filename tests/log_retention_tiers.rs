@@ -176,10 +176,18 @@ fn every_tier_case(engine: Engine) {
     // Hot untouched, warm settings applied.
     assert_eq!(os.count(&hot), 20, "{engine}: hot untouched");
     assert_eq!(os.setting(&hot, "index.blocks.write"), None, "{engine}: hot writable");
+    // warm_method = "auto": data tiers where nodes have the data_warm role (Elasticsearch),
+    // the box_type attribute elsewhere (OpenSearch).
+    let (key, value) = match engine {
+        Engine::OpenSearch => ("index.routing.allocation.require.box_type", "warm"),
+        _ => (
+            "index.routing.allocation.include._tier_preference",
+            "data_warm,data_hot",
+        ),
+    };
     assert_eq!(
-        os.setting(&warm, "index.routing.allocation.require.box_type")
-            .as_deref(),
-        Some("warm"),
+        os.setting(&warm, key).as_deref(),
+        Some(value),
         "{engine}: warm allocation"
     );
     assert_eq!(
