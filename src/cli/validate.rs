@@ -95,9 +95,10 @@ async fn archive_warnings(config: &Config) -> Vec<String> {
         }
         let mut store = ArchiveStore::new(s3).await;
         store.prefix = settings.prefix_in(s3).to_string();
-        match store.aborts_incomplete_uploads(&store.key("")).await {
-            Ok(true) => {}
-            Ok(false) => warnings.push(format!(
+        let prefix = store.key("");
+        match store.lifecycle_rules().await {
+            Ok(rules) if rules.iter().any(|r| r.covers(&prefix) && r.aborts_incomplete_uploads) => {}
+            Ok(_) => warnings.push(format!(
                 "job {}: bucket {} has no lifecycle rule with AbortIncompleteMultipartUpload covering {}: \
                  uploads of a killed run stay (and are billed) until the next run of that index; see docs/operating.md",
                 job.name,

@@ -5,6 +5,9 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 
 use crate::clients::error::Transience;
+
+mod lifecycle;
+pub use self::lifecycle::LifecycleRule;
 use crate::config::S3Config;
 
 /// A failed S3 call, with the operation and key it was about.
@@ -479,83 +482,6 @@ impl ArchiveStore {
             Err(error) => {
                 let error = self.err("RestoreObject", key, error);
                 if error.status == Some(409) { Ok(()) } else { Err(error) }
-            }
-        }
-    }
-
-    /// Whether an enabled lifecycle rule of the bucket aborts incomplete multipart uploads
-    /// under `prefix`.
-    pub async fn aborts_incomplete_uploads(&self, prefix: &str) -> Result<bool, S3Error> {
-        match self
-            .client
-            .get_bucket_lifecycle_configuration()
-            .bucket(&self.bucket)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(output.rules().iter().any(|rule| {
-                #[allow(deprecated)]
-                let rule_prefix = rule
-                    .filter()
-                    .and_then(|f| f.prefix().map(str::to_string))
-                    .or_else(|| rule.prefix().map(str::to_string))
-                    .unwrap_or_default();
-                rule.status().as_str() == "Enabled"
-                    && rule.abort_incomplete_multipart_upload().is_some()
-                    && prefix.starts_with(rule_prefix.as_str())
-            })),
-            Err(error) => {
-                let error = self.err("GetBucketLifecycleConfiguration", "", error);
-                if error.status == Some(404) {
-                    Ok(false)
-                } else {
-                    Err(error)
-                }
-            }
-        }
-    }
-
-    /// Lifecycle rules of the bucket as (prefix filter, enabled, [(days, storage class)]).
-    /// No configuration at all is an empty list.
-    pub async fn lifecycle_transitions(&self) -> Result<Vec<(String, bool, Vec<(i32, String)>)>, S3Error> {
-        match self
-            .client
-            .get_bucket_lifecycle_configuration()
-            .bucket(&self.bucket)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(output
-                .rules()
-                .iter()
-                .map(|rule| {
-                    #[allow(deprecated)]
-                    let prefix = rule
-                        .filter()
-                        .and_then(|f| f.prefix().map(str::to_string))
-                        .or_else(|| rule.prefix().map(str::to_string))
-                        .unwrap_or_default();
-                    let enabled = rule.status().as_str() == "Enabled";
-                    let transitions = rule
-                        .transitions()
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.days().unwrap_or(0),
-                                t.storage_class().map(|c| c.as_str().to_string()).unwrap_or_default(),
-                            )
-                        })
-                        .collect();
-                    (prefix, enabled, transitions)
-                })
-                .collect()),
-            Err(error) => {
-                let error = self.err("GetBucketLifecycleConfiguration", "", error);
-                if error.status == Some(404) {
-                    Ok(Vec::new())
-                } else {
-                    Err(error)
-                }
             }
         }
     }

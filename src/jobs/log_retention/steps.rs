@@ -34,11 +34,11 @@ pub async fn transition(
         if !*lifecycle_checked {
             *lifecycle_checked = true;
             let prefix = store.key("");
-            let rules = store.lifecycle_transitions().await?;
-            let covered = rules.iter().any(|(rule_prefix, enabled, transitions)| {
-                *enabled
-                    && prefix.starts_with(rule_prefix.as_str())
-                    && transitions
+            let rules = store.lifecycle_rules().await?;
+            let covered = rules.iter().any(|rule| {
+                rule.covers(&prefix)
+                    && rule
+                        .transitions
                         .iter()
                         .any(|(_, class)| class == &settings.archive_storage_class)
             });
