@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 
 pub use self::locate::KeyPath;
 pub use self::sections::{
-    EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls, is_loopback, shown_url,
-    shown_url_text,
+    EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls, TlsFiles, is_loopback,
+    shown_url, shown_url_text,
 };
 pub use self::types::{HumanDuration, Schedule, Secret, TimeZoneName};
 
@@ -365,6 +365,7 @@ pub fn parse<K: JobKinds>(
                         "access_key_id and secret_access_key go together",
                     ));
                 }
+                section.resolve_tls(&ctx, &path)?;
                 if section.bucket.is_empty() {
                     return Err(ctx.error(&path.key("bucket"), "bucket must not be empty"));
                 }
@@ -386,6 +387,7 @@ pub fn parse<K: JobKinds>(
             "pushgateway" => {
                 let mut section: PushgatewayConfig = ctx.deserialize(value, &path)?;
                 ctx.secret(&mut section.password, &section.password_file, &path, "password")?;
+                section.resolve_tls(&ctx, &path)?;
                 section.check_cleartext(&ctx, &path)?;
                 config.pushgateway = Some(section);
             }

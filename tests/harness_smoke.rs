@@ -12,7 +12,13 @@ use chrono::{TimeZone, Utc};
 use support::{PrivateServer, harness_env};
 
 fn http(url: &str) -> HttpClient {
-    HttpClient::build(&url.parse().unwrap(), Auth::None, Duration::from_secs(10), None).unwrap()
+    HttpClient::build(
+        &url.parse().unwrap(),
+        Auth::None,
+        Duration::from_secs(10),
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 fn unique(prefix: &str) -> String {
@@ -134,7 +140,9 @@ fn s3_config(bucket: &str) -> S3Config {
 #[tokio::test]
 async fn s3_server_stores_objects() {
     let bucket = unique("smoke").replace('_', "-");
-    let store = almanac::clients::s3::ArchiveStore::new(&s3_config(&bucket)).await;
+    let store = almanac::clients::s3::ArchiveStore::new(&s3_config(&bucket))
+        .await
+        .unwrap();
     store.client.create_bucket().bucket(&bucket).send().await.unwrap();
     store.head_bucket().await.unwrap();
     let body = aws_sdk_s3::primitives::ByteStream::from_static(b"hello archive");

@@ -213,6 +213,9 @@ async fn counts_are_replaced_by_the_next_run_that_has_counts() {
         password: None,
         password_file: None,
         fail_run_on_error: false,
+        ca_file: None,
+        client_cert_file: None,
+        client_key_file: None,
         allow_insecure: false,
     };
     let report = |result: Result<Outcome, JobError>| RunReport {

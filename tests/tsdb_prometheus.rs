@@ -350,7 +350,7 @@ fn disabled_admin_api_is_a_clear_error() {
         &reqwest::Url::parse(&url).unwrap(),
         almanac::clients::http::Auth::None,
         std::time::Duration::from_secs(10),
-        None,
+        &Default::default(),
     )
     .unwrap();
     let admin = almanac::clients::prometheus::admin::AdminClient::new(endpoint);

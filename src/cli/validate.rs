@@ -93,7 +93,10 @@ async fn archive_warnings(config: &Config) -> Vec<String> {
                 }
             }
         }
-        let mut store = ArchiveStore::new(s3).await;
+        // An unusable ca_file is already reported by the reachability check.
+        let Ok(mut store) = ArchiveStore::new(s3).await else {
+            continue;
+        };
         store.prefix = settings.prefix_in(s3).to_string();
         let prefix = store.key("");
         match store.lifecycle_rules().await {

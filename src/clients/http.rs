@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 
 use crate::clients::error::Transience;
-use crate::config::{HttpEndpoint, Secret};
+use crate::config::{HttpEndpoint, Secret, TlsFiles};
 
 /// How requests authenticate.
 #[derive(Clone, Debug)]
@@ -102,6 +102,8 @@ pub struct HttpClient {
     base: Url,
     auth: Auth,
     timeout: Duration,
+    /// Whether a client certificate is configured (for the hint on a refused handshake).
+    client_certificate: bool,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -120,33 +122,20 @@ impl HttpClient {
             &endpoint.url.0,
             Auth::from_endpoint(endpoint),
             endpoint.timeout.as_std(),
-            endpoint.ca_file.as_deref(),
+            &endpoint.tls(),
         )
     }
 
-    pub fn build(
-        base: &Url,
-        auth: Auth,
-        timeout: Duration,
-        ca_file: Option<&std::path::Path>,
-    ) -> Result<Self, HttpError> {
+    pub fn build(base: &Url, auth: Auth, timeout: Duration, tls: &TlsFiles) -> Result<Self, HttpError> {
         let shown = redact(base);
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("almanac/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .timeout(timeout);
-        if let Some(ca_file) = ca_file {
-            let pem = std::fs::read(ca_file).map_err(|e| HttpError::Setup {
-                url: shown.clone(),
-                message: format!("cannot read CA file {}: {e}", ca_file.display()),
-            })?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HttpError::Setup {
-                url: shown.clone(),
-                message: format!("invalid CA file {}: {e}", ca_file.display()),
-            })? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
+        let builder = super::tls::configure(builder, tls).map_err(|e| HttpError::Setup {
+            url: shown.clone(),
+            message: e.to_string(),
+        })?;
         let inner = builder.build().map_err(|e| HttpError::Setup {
             url: shown,
             message: e.to_string(),
@@ -161,6 +150,7 @@ impl HttpClient {
             base,
             auth,
             timeout,
+            client_certificate: tls.client_cert_file.is_some(),
         })
     }
 
@@ -227,10 +217,18 @@ impl HttpClient {
                 timeout: self.timeout,
             }
         } else {
-            let cause = cause_chain(&error.without_url());
+            let mut cause = cause_chain(&error.without_url());
             if is_tls_failure(&cause) {
                 HttpError::Tls { url, cause }
             } else {
+                // A server that requires a client certificate closes the connection right
+                // after the TLS 1.3 handshake; a restart looks the same, so it stays
+                // retryable, with the hint.
+                if self.base.scheme() == "https" && !self.client_certificate && cause.ends_with("connection closed") {
+                    cause.push_str(
+                        " (if the server requires a client certificate, set client_cert_file and client_key_file)",
+                    );
+                }
                 HttpError::Connect { url, cause }
             }
         }

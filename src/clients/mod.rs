@@ -8,6 +8,7 @@ pub mod prometheus;
 pub mod pushgateway;
 pub mod s3;
 pub mod search;
+pub mod tls;
 
 use crate::config::Config;
 
@@ -42,7 +43,10 @@ pub async fn check_all<K>(config: &Config<K>) -> Vec<Reachability> {
     if let Some(s3) = &config.s3 {
         checks.push(Box::pin(async move {
             let target = format!("s3://{}/{}", s3.bucket, s3.prefix);
-            let result = s3::ArchiveStore::new(s3).await.head_bucket().await;
+            let result = match s3::ArchiveStore::new(s3).await {
+                Ok(store) => store.head_bucket().await,
+                Err(error) => Err(error),
+            };
             outcome("s3", target, result.map(|()| "bucket reachable".to_string()))
         }));
     }

@@ -72,7 +72,7 @@ impl Pushgateway {
             None => Auth::None,
         };
         Ok(Self {
-            http: HttpClient::build(&config.url.0, auth, config.timeout.as_std(), None)?,
+            http: HttpClient::build(&config.url.0, auth, config.timeout.as_std(), &config.tls())?,
         })
     }
 

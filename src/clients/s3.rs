@@ -40,15 +40,19 @@ impl S3Error {
     {
         use aws_sdk_s3::error::SdkError;
         let status = error.raw_response().map(|response| response.status().as_u16());
-        let transient = match &error {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(_) => status.is_some_and(|s| s >= 500 || s == 429),
-            _ => false,
-        };
+        let message = DisplayErrorContext(&error).to_string();
+        // A certificate the client does not trust stays untrusted: not retried.
+        let tls = matches!(error, SdkError::DispatchFailure(_)) && crate::clients::http::is_tls_failure(&message);
+        let transient = !tls
+            && match &error {
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+                SdkError::ServiceError(_) => status.is_some_and(|s| s >= 500 || s == 429),
+                _ => false,
+            };
         Self {
             operation,
             target: target.into(),
-            message: DisplayErrorContext(&error).to_string(),
+            message,
             transient,
             status,
         }
@@ -64,8 +68,34 @@ pub struct ArchiveStore {
 }
 
 impl ArchiveStore {
-    pub async fn new(config: &S3Config) -> Self {
+    /// A client for `[s3]`; fails only on an unusable `ca_file`.
+    pub async fn new(config: &S3Config) -> Result<Self, S3Error> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.region.clone()));
+        let tls = crate::config::TlsFiles {
+            ca_file: config.ca_file.clone(),
+            ..Default::default()
+        };
+        let setup_error = |message: String| S3Error {
+            operation: "setup",
+            target: config.bucket.clone(),
+            message,
+            transient: false,
+            status: None,
+        };
+        if let Some(pem) = crate::clients::tls::ca_pem(&tls).map_err(|e| setup_error(e.to_string()))? {
+            use aws_smithy_http_client::tls;
+            // The system's roots plus the configured CA, as for the other HTTP clients.
+            let trust = tls::TrustStore::default().with_pem_certificate(pem);
+            let context = tls::TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .map_err(|e| setup_error(format!("ca_file: {e}")))?;
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https();
+            loader = loader.http_client(http);
+        }
         if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
             loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "jobs.toml"));
         }
@@ -85,11 +115,11 @@ impl ArchiveStore {
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
             .build();
-        Self {
+        Ok(Self {
             client: aws_sdk_s3::Client::from_conf(s3_config),
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
-        }
+        })
     }
 
     /// `prefix` + `key`, with exactly one `/` between them.

@@ -121,6 +121,37 @@ fn check_cleartext(
     Ok(())
 }
 
+/// The TLS files of one connection: extra CAs to trust and, for servers that ask for one, a
+/// client certificate. Paths are checked (and made relative to jobs.toml) at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM file of extra CA certificates to trust (besides the system's).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) and its private key, presented when the server asks.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Checks each file exists; a client certificate and its key go together.
+    fn resolve(&mut self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
+        ctx.file(&mut self.ca_file, path, "ca_file")?;
+        ctx.file(&mut self.client_cert_file, path, "client_cert_file")?;
+        ctx.file(&mut self.client_key_file, path, "client_key_file")?;
+        match (&self.client_cert_file, &self.client_key_file) {
+            (Some(_), None) => Err(ctx.error(
+                &path.key("client_cert_file"),
+                "client_cert_file is set but client_key_file is missing",
+            )),
+            (None, Some(_)) => Err(ctx.error(
+                &path.key("client_key_file"),
+                "client_key_file is set but client_cert_file is missing",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// An HTTP server: `[prometheus]` and `[search]`. At most one auth method.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,17 +170,31 @@ pub struct HttpEndpoint {
     pub api_key_file: Option<PathBuf>,
     /// PEM file of extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for servers that require one (mutual TLS).
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
     /// Allow credentials over `http://` to another machine (they then travel in clear).
     #[serde(default)]
     pub allow_insecure: bool,
 }
 
 impl HttpEndpoint {
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles {
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
+        }
+    }
+
     pub(super) fn resolve(&mut self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
         ctx.secret(&mut self.password, &self.password_file, path, "password")?;
         ctx.secret(&mut self.bearer_token, &self.bearer_token_file, path, "bearer_token")?;
         ctx.secret(&mut self.api_key, &self.api_key_file, path, "api_key")?;
-        ctx.file(&mut self.ca_file, path, "ca_file")?;
+        let mut tls = self.tls();
+        tls.resolve(ctx, path)?;
+        (self.ca_file, self.client_cert_file, self.client_key_file) =
+            (tls.ca_file, tls.client_cert_file, tls.client_key_file);
         let methods = [
             self.password.is_some() || self.username.is_some(),
             self.bearer_token.is_some(),
@@ -200,6 +245,14 @@ pub struct S3Config {
     pub force_path_style: Option<bool>,
     #[serde(default = "default_s3_timeout")]
     pub timeout: HumanDuration,
+    /// PEM file of extra CA certificates to trust for `endpoint` (a private S3 server).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl S3Config {
+    pub(super) fn resolve_tls(&mut self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
+        ctx.file(&mut self.ca_file, path, "ca_file")
+    }
 }
 
 fn default_region() -> String {
@@ -281,12 +334,33 @@ pub struct PushgatewayConfig {
     /// Fail the run when the push fails (default: log and go on).
     #[serde(default)]
     pub fail_run_on_error: bool,
+    /// PEM file of extra CA certificates to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for a Pushgateway that requires one (mutual TLS).
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
     /// Allow credentials over `http://` to another machine (they then travel in clear).
     #[serde(default)]
     pub allow_insecure: bool,
 }
 
 impl PushgatewayConfig {
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles {
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
+        }
+    }
+
+    pub(super) fn resolve_tls(&mut self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
+        let mut tls = self.tls();
+        tls.resolve(ctx, path)?;
+        (self.ca_file, self.client_cert_file, self.client_key_file) =
+            (tls.ca_file, tls.client_cert_file, tls.client_key_file);
+        Ok(())
+    }
+
     pub(super) fn check_cleartext(&self, ctx: &Loader<'_>, path: &KeyPath) -> Result<(), ConfigError> {
         let credentials = self.username.is_some() || self.url.has_userinfo();
         check_cleartext(ctx, path, &self.url, credentials, self.allow_insecure)

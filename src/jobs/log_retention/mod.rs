@@ -201,7 +201,7 @@ pub(crate) async fn clients(ctx: &JobContext, settings: &Settings) -> Result<(Se
         .s3
         .as_ref()
         .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
-    let mut store = ArchiveStore::new(s3).await;
+    let mut store = ArchiveStore::new(s3).await?;
     store.prefix = settings.prefix_in(s3).to_string();
     Ok((SearchClient::new(search)?, store))
 }

@@ -141,7 +141,7 @@ pub async fn restore(
         .as_ref()
         .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
     let search = SearchClient::new(search)?;
-    let mut store = ArchiveStore::new(s3).await;
+    let mut store = ArchiveStore::new(s3).await?;
     store.prefix = settings.prefix_in(s3).to_string();
     let run_id = uuid::Uuid::now_v7().to_string();
     let lock = super::lock::RunLock::acquire(&store, &format!("restore ({job_name})"), &run_id).await?;
