@@ -237,7 +237,7 @@ async fn run(config: Arc<Config>, args: RunArgs, quiet: bool) -> u8 {
             OutputFormat::Text => Ok(()),
         };
     }
-    let pushed = args.dry_run || crate::push::after_run(&config, &report).await;
+    let pushed = runner::record(&config, None, &report).await;
     match report.exit_code() {
         exit::SUCCESS if !pushed => exit::JOB_FAILED,
         code => code,

@@ -1,163 +1,416 @@
-//! Metrics of runs, in one registry: `serve` exposes it on `/metrics`, and each `run` pushes
-//! the same families to the Pushgateway. One `record` call updates all of them.
+//! The run metrics, defined once: one table gives each family its name, type, help, labels
+//! and when a run pushes it. `serve`'s `/metrics` and the Pushgateway body render from it.
+//!
+//! Pure: a finished run comes in as plain data ([`Finished`]); I/O is in `push.rs`.
 
-use std::sync::atomic::AtomicU64;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
-
-use crate::runner::RunReport;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct JobLabels {
-    pub job_name: String,
+/// A metric family's type in the text exposition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub job_name: String,
-    pub outcome: String,
+/// When a finished run sends the family to the Pushgateway (POST keeps absent families, so
+/// what is left out matters as much as what is sent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Every run that did something (not a dry run).
+    Always,
+    /// Only a successful run: a failure never touches the last-success time.
+    OnSuccess,
+    /// Only a failed or partial run.
+    OnFailure,
+    /// Runs that finished with counts (success or partial).
+    WithCounts,
+    /// Only in `serve`'s registry (counters and live state make no sense per run).
+    Never,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CountLabels {
-    pub job_name: String,
-    pub count: String,
+/// One metric family.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// Labels besides `job_name`, which every sample has.
+    pub labels: &'static [&'static str],
+    pub pushed: Pushed,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
-
-/// The metric families of almanac runs.
-pub struct Metrics {
-    registry: Registry,
-    pub runs: Family<OutcomeLabels, Counter>,
-    pub last_run: Family<JobLabels, FloatGauge>,
-    pub last_success: Family<JobLabels, FloatGauge>,
-    pub last_failure: Family<JobLabels, FloatGauge>,
-    pub duration: Family<JobLabels, FloatGauge>,
-    pub last_outcome: Family<OutcomeLabels, Gauge>,
-    pub running: Family<JobLabels, Gauge>,
-    pub skipped: Family<JobLabels, Counter>,
-    pub counts: Family<CountLabels, FloatGauge>,
+macro_rules! family {
+    ($id:ident, $name:literal, $kind:ident, $help:literal, [$($label:literal),*], $pushed:ident) => {
+        pub const $id: Family = Family {
+            name: $name,
+            kind: Kind::$kind,
+            help: $help,
+            labels: &[$($label),*],
+            pushed: Pushed::$pushed,
+        };
+    };
 }
 
-const OUTCOMES: [&str; 4] = ["success", "partial", "failed", "planned"];
+family!(
+    RUNS,
+    "almanac_job_runs_total",
+    Counter,
+    "Finished runs by outcome",
+    ["outcome"],
+    Never
+);
+family!(
+    LAST_RUN,
+    "almanac_job_last_run_timestamp_seconds",
+    Gauge,
+    "End time of the last run",
+    [],
+    Always
+);
+family!(
+    LAST_SUCCESS,
+    "almanac_job_last_success_timestamp_seconds",
+    Gauge,
+    "End time of the last successful run",
+    [],
+    OnSuccess
+);
+family!(
+    LAST_FAILURE,
+    "almanac_job_last_failure_timestamp_seconds",
+    Gauge,
+    "End time of the last failed or partial run",
+    [],
+    OnFailure
+);
+family!(
+    DURATION,
+    "almanac_job_duration_seconds",
+    Gauge,
+    "Duration of the last run",
+    [],
+    Always
+);
+family!(
+    LAST_OUTCOME,
+    "almanac_job_last_outcome",
+    Gauge,
+    "1 for the outcome of the last run, 0 for the others",
+    ["outcome"],
+    Always
+);
+family!(
+    COUNTS,
+    "almanac_job_outcome_count",
+    Gauge,
+    "The job's own counts from its last run (series deleted, documents archived, ...)",
+    ["count"],
+    WithCounts
+);
+family!(
+    RUNNING,
+    "almanac_job_running",
+    Gauge,
+    "1 while a run of the job is in progress",
+    [],
+    Never
+);
+family!(
+    SKIPPED,
+    "almanac_job_skipped_total",
+    Counter,
+    "Scheduled ticks skipped because the previous run was still going",
+    [],
+    Never
+);
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+/// Every family, in exposition order.
+pub const FAMILIES: [&Family; 9] = [
+    &RUNS,
+    &LAST_RUN,
+    &LAST_SUCCESS,
+    &LAST_FAILURE,
+    &DURATION,
+    &LAST_OUTCOME,
+    &COUNTS,
+    &RUNNING,
+    &SKIPPED,
+];
+
+/// The values of `almanac_job_last_outcome`'s `outcome` label.
+pub const OUTCOMES: [&str; 4] = ["success", "partial", "failed", "planned"];
+
+/// A finished run as the metrics see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finished {
+    pub job: String,
+    /// One of [`OUTCOMES`].
+    pub outcome: &'static str,
+    /// Unix seconds.
+    pub end: f64,
+    pub duration_seconds: f64,
+    /// The job's own counts; empty when it did not get to the end.
+    pub counts: Vec<(String, f64)>,
+}
+
+impl Finished {
+    fn succeeded(&self) -> bool {
+        self.outcome == "success"
     }
 }
 
-impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("almanac");
-        let metrics = Self {
-            registry: Registry::default(),
-            runs: Family::default(),
-            last_run: Family::default(),
-            last_success: Family::default(),
-            last_failure: Family::default(),
-            duration: Family::default(),
-            last_outcome: Family::default(),
-            running: Family::default(),
-            skipped: Family::default(),
-            counts: Family::default(),
-        };
-        registry.register("job_runs", "Finished runs by outcome", metrics.runs.clone());
-        registry.register(
-            "job_last_run_timestamp_seconds",
-            "End time of the last run",
-            metrics.last_run.clone(),
-        );
-        registry.register(
-            "job_last_success_timestamp_seconds",
-            "End time of the last successful run",
-            metrics.last_success.clone(),
-        );
-        registry.register(
-            "job_last_failure_timestamp_seconds",
-            "End time of the last failed or partial run",
-            metrics.last_failure.clone(),
-        );
-        registry.register(
-            "job_duration_seconds",
-            "Duration of the last run",
-            metrics.duration.clone(),
-        );
-        registry.register(
-            "job_last_outcome",
-            "1 for the outcome of the last run, 0 for the others",
-            metrics.last_outcome.clone(),
-        );
-        registry.register(
-            "job_running",
-            "1 while a run of the job is in progress",
-            metrics.running.clone(),
-        );
-        registry.register(
-            "job_skipped",
-            "Scheduled ticks skipped because the previous run was still going",
-            metrics.skipped.clone(),
-        );
-        registry.register(
-            "job_outcome_count",
-            "The job's own counts from its last run (series deleted, documents archived, ...)",
-            metrics.counts.clone(),
-        );
-        Self { registry, ..metrics }
-    }
+/// One sample: its family, extra label values (in the family's label order) and value.
+#[derive(Clone, Debug, PartialEq)]
+struct Sample {
+    family: &'static Family,
+    labels: Vec<String>,
+    value: f64,
+}
 
-    /// Updates every family from a finished run.
-    pub fn record(&self, report: &RunReport) {
-        let job = JobLabels {
-            job_name: report.job.clone(),
+/// The gauges a finished run sets, each with whether this run pushes it.
+fn run_samples(run: &Finished) -> Vec<(Sample, bool)> {
+    let sample = |family: &'static Family, labels: Vec<String>, value: f64| Sample { family, labels, value };
+    let mut samples = vec![
+        sample(&LAST_RUN, vec![], run.end),
+        sample(&DURATION, vec![], run.duration_seconds),
+    ];
+    for name in OUTCOMES {
+        samples.push(sample(
+            &LAST_OUTCOME,
+            vec![name.into()],
+            f64::from(u8::from(name == run.outcome)),
+        ));
+    }
+    if run.succeeded() {
+        samples.push(sample(&LAST_SUCCESS, vec![], run.end));
+    } else if run.outcome != "planned" {
+        samples.push(sample(&LAST_FAILURE, vec![], run.end));
+    }
+    for (name, value) in &run.counts {
+        samples.push(sample(&COUNTS, vec![name.clone()], *value));
+    }
+    samples
+        .into_iter()
+        .map(|s| {
+            let pushed = match s.family.pushed {
+                Pushed::Always => true,
+                Pushed::OnSuccess => run.succeeded(),
+                Pushed::OnFailure => !run.succeeded(),
+                Pushed::WithCounts => !run.counts.is_empty(),
+                Pushed::Never => false,
+            };
+            (s, pushed)
+        })
+        .collect()
+}
+
+/// The Pushgateway body of a finished run (text format), or `None` for a dry run: nothing
+/// happened, nothing to report.
+pub fn push_body(run: &Finished) -> Option<String> {
+    if run.outcome == "planned" {
+        return None;
+    }
+    let samples: Vec<(String, Sample)> = run_samples(run)
+        .into_iter()
+        .filter(|(_, pushed)| *pushed)
+        .map(|(sample, _)| (run.job.clone(), sample))
+        .collect();
+    Some(render(&samples))
+}
+
+/// Text exposition of samples grouped by family, in table order (`job_name` first).
+fn render(samples: &[(String, Sample)]) -> String {
+    let mut text = String::new();
+    for family in FAMILIES {
+        let mine: Vec<&(String, Sample)> = samples.iter().filter(|(_, s)| s.family == family).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let kind = match family.kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
         };
-        let end = (report.started_at + chrono::Duration::from_std(report.duration).unwrap_or_default())
-            .timestamp_millis() as f64
-            / 1000.0;
-        let outcome = report.outcome_label();
-        self.runs
-            .get_or_create(&OutcomeLabels {
-                job_name: report.job.clone(),
-                outcome: outcome.into(),
-            })
-            .inc();
-        self.last_run.get_or_create(&job).set(end);
-        self.duration.get_or_create(&job).set(report.duration.as_secs_f64());
-        if report.succeeded() {
-            self.last_success.get_or_create(&job).set(end);
-        } else if outcome != "planned" {
-            self.last_failure.get_or_create(&job).set(end);
-        }
-        for name in OUTCOMES {
-            let value = i64::from(name == outcome);
-            self.last_outcome
-                .get_or_create(&OutcomeLabels {
-                    job_name: report.job.clone(),
-                    outcome: name.into(),
-                })
-                .set(value);
-        }
-        if let Ok(outcome) = &report.result {
-            for (name, value) in &outcome.counts {
-                self.counts
-                    .get_or_create(&CountLabels {
-                        job_name: report.job.clone(),
-                        count: name.clone(),
-                    })
-                    .set(*value as f64);
+        let _ = writeln!(text, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(text, "# TYPE {} {kind}", family.name);
+        for (job, sample) in mine {
+            let _ = write!(text, "{}{{job_name=\"{}\"", family.name, escape(job));
+            for (key, value) in family.labels.iter().zip(&sample.labels) {
+                let _ = write!(text, ",{key}=\"{}\"", escape(value));
             }
+            let _ = writeln!(text, "}} {}", sample.value);
+        }
+    }
+    text
+}
+
+/// Escapes a label value for the text format.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A series: family name, job, extra label values.
+type SeriesKey = (&'static str, String, Vec<String>);
+type Series = BTreeMap<SeriesKey, (String, Sample)>;
+
+/// `serve`'s registry: the latest value of every series, rendered on `/metrics`.
+#[derive(Default)]
+pub struct Registry {
+    series: Mutex<Series>,
+}
+
+impl Registry {
+    fn with<R>(&self, f: impl FnOnce(&mut Series) -> R) -> R {
+        let mut series = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut series)
+    }
+
+    fn set(&self, family: &'static Family, job: &str, labels: Vec<String>, value: impl FnOnce(f64) -> f64) {
+        self.with(|series| {
+            let key = (family.name, job.to_string(), labels.clone());
+            let entry = series.entry(key).or_insert_with(|| {
+                (
+                    job.to_string(),
+                    Sample {
+                        family,
+                        labels,
+                        value: 0.0,
+                    },
+                )
+            });
+            entry.1.value = value(entry.1.value);
+        });
+    }
+
+    /// Records a finished run: every gauge it sets, and one more run of its outcome.
+    pub fn record(&self, run: &Finished) {
+        self.set(&RUNS, &run.job, vec![run.outcome.into()], |n| n + 1.0);
+        for (sample, _) in run_samples(run) {
+            self.set(sample.family, &run.job, sample.labels, |_| sample.value);
         }
     }
 
-    /// The OpenMetrics text of all families.
+    pub fn set_running(&self, job: &str, running: bool) {
+        self.set(&RUNNING, job, vec![], |_| f64::from(u8::from(running)));
+    }
+
+    pub fn skipped(&self, job: &str) {
+        self.set(&SKIPPED, job, vec![], |n| n + 1.0);
+    }
+
+    /// The text exposition (format 0.0.4) of every series.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        let samples: Vec<(String, Sample)> = self.with(|series| series.values().cloned().collect());
+        render(&samples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(outcome: &'static str, counts: &[(&str, f64)]) -> Finished {
+        Finished {
+            job: "daily-report".into(),
+            outcome,
+            end: 1_795_586_412.5,
+            duration_seconds: 12.5,
+            counts: counts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn success_pushes_last_success_and_counts_but_no_failure() {
+        let body = push_body(&run("success", &[("emails_sent", 3.0)])).unwrap();
+        for line in [
+            "almanac_job_last_success_timestamp_seconds{job_name=\"daily-report\"} 1795586412.5\n",
+            "almanac_job_last_run_timestamp_seconds{job_name=\"daily-report\"} 1795586412.5\n",
+            "almanac_job_duration_seconds{job_name=\"daily-report\"} 12.5\n",
+            "almanac_job_last_outcome{job_name=\"daily-report\",outcome=\"success\"} 1\n",
+            "almanac_job_last_outcome{job_name=\"daily-report\",outcome=\"failed\"} 0\n",
+            "almanac_job_outcome_count{job_name=\"daily-report\",count=\"emails_sent\"} 3\n",
+            "# TYPE almanac_job_outcome_count gauge\n",
+        ] {
+            assert!(body.contains(line), "{line} missing from\n{body}");
+        }
+        assert!(!body.contains(LAST_FAILURE.name));
+        assert!(!body.contains(RUNS.name), "counters are never pushed");
+    }
+
+    #[test]
+    fn failure_never_pushes_last_success_nor_counts() {
+        let body = push_body(&run("failed", &[])).unwrap();
+        assert!(!body.contains(LAST_SUCCESS.name), "{body}");
+        assert!(!body.contains(COUNTS.name));
+        assert!(body.contains("almanac_job_last_failure_timestamp_seconds{job_name=\"daily-report\"} 1795586412.5\n"));
+        assert!(body.contains("outcome=\"failed\"} 1\n"));
+    }
+
+    #[test]
+    fn a_partial_run_pushes_its_counts_and_a_failure_time() {
+        let body = push_body(&run("partial", &[("indices_archived", 2.0)])).unwrap();
+        assert!(
+            body.contains(LAST_FAILURE.name) && body.contains("count=\"indices_archived\"} 2\n"),
+            "{body}"
+        );
+        assert!(!body.contains(LAST_SUCCESS.name));
+    }
+
+    #[test]
+    fn dry_runs_push_nothing() {
+        assert_eq!(push_body(&run("planned", &[])), None);
+    }
+
+    #[test]
+    fn serve_exposes_every_pushed_family_and_counts_runs() {
+        let registry = Registry::default();
+        registry.record(&run("success", &[("bytes", 1.0)]));
+        registry.record(&run("failed", &[]));
+        registry.record(&run("failed", &[]));
+        registry.set_running("daily-report", true);
+        registry.skipped("daily-report");
+        let exposed = registry.encode();
+        for family in FAMILIES {
+            assert!(
+                exposed.contains(&format!("\n{}{{", family.name)),
+                "{} not exposed:\n{exposed}",
+                family.name
+            );
+        }
+        assert!(exposed.contains("almanac_job_runs_total{job_name=\"daily-report\",outcome=\"failed\"} 2\n"));
+        assert!(exposed.contains("# TYPE almanac_job_runs_total counter\n"));
+        // The last outcome is the failure; the last success time stays.
+        assert!(exposed.contains("almanac_job_last_outcome{job_name=\"daily-report\",outcome=\"success\"} 0\n"));
+        assert!(
+            exposed.contains("almanac_job_last_success_timestamp_seconds{job_name=\"daily-report\"} 1795586412.5\n")
+        );
+        assert!(exposed.contains("almanac_job_running{job_name=\"daily-report\"} 1\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn family_names_are_unique_and_counters_end_in_total() {
+        let mut names: Vec<&str> = FAMILIES.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FAMILIES.len());
+        for family in FAMILIES {
+            assert_eq!(
+                family.kind == Kind::Counter,
+                family.name.ends_with("_total"),
+                "{}",
+                family.name
+            );
+            assert!(
+                family.kind == Kind::Gauge || family.pushed == Pushed::Never,
+                "{}",
+                family.name
+            );
+        }
     }
 }

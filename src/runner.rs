@@ -36,6 +36,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The run as the metrics see it (plain data).
+    pub fn finished(&self) -> crate::metrics::Finished {
+        let end = self.started_at + chrono::Duration::from_std(self.duration).unwrap_or_default();
+        crate::metrics::Finished {
+            job: self.job.clone(),
+            outcome: self.outcome_label(),
+            end: end.timestamp_millis() as f64 / 1000.0,
+            duration_seconds: self.duration.as_secs_f64(),
+            counts: match &self.result {
+                Ok(outcome) => outcome.counts.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match &self.result {
             Ok(outcome) if outcome.status == Status::Partial => exit::JOB_FAILED,
@@ -120,6 +135,17 @@ impl RunReport {
 
 /// After a timeout, how long a cancelled job gets to clean up before it is dropped.
 pub const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where a finished run is recorded: the Pushgateway when configured, and `serve`'s
+/// registry. The one place both happen. Returns `false` when the push failed and the
+/// configuration says that fails the run.
+pub async fn record(config: &Config, registry: Option<&crate::metrics::Registry>, report: &RunReport) -> bool {
+    let finished = report.finished();
+    if let Some(registry) = registry {
+        registry.record(&finished);
+    }
+    crate::push::after_run(config.pushgateway.as_ref(), &finished).await
+}
 
 /// Runs job `name` once. `now` is the clock every time-relative decision uses.
 /// The plan is printed to stdout on `--dry-run`.

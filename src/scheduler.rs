@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::jobs::{Config, JobConfig, RunOptions};
-use crate::metrics::{JobLabels, Metrics};
+use crate::metrics::Registry;
 use crate::runner;
 
 /// Resolves on SIGTERM or SIGINT.
@@ -44,7 +44,7 @@ pub async fn shutdown_signal() {
 /// Shared by the cron callbacks of all jobs.
 struct Shared {
     config: Arc<Config>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Registry>,
     tracker: TaskTracker,
     cancel: CancellationToken,
     accepting: AtomicBool,
@@ -60,19 +60,13 @@ impl Shared {
         let Some(flag) = self.running.get(name) else { return };
         if flag.swap(true, Ordering::SeqCst) {
             warn!(message = "previous run still going, skipping this tick", job = name);
-            self.metrics
-                .skipped
-                .get_or_create(&JobLabels {
-                    job_name: name.to_string(),
-                })
-                .inc();
+            self.metrics.skipped(name);
             return;
         }
         let shared = Arc::clone(self);
         let name = name.to_string();
         self.tracker.spawn(async move {
-            let labels = JobLabels { job_name: name.clone() };
-            shared.metrics.running.get_or_create(&labels).set(1);
+            shared.metrics.set_running(&name, true);
             // Cleared on every way out, a panic of the job included: else it never runs again.
             let _running = Running {
                 shared: Arc::clone(&shared),
@@ -89,10 +83,9 @@ impl Shared {
             .await
             {
                 Ok(report) => {
-                    shared.metrics.record(&report);
-                    // The same run also goes to the Pushgateway when one is configured, so
-                    // its last-success survives a restart of `serve`.
-                    crate::push::after_run(&shared.config, &report).await;
+                    // The registry, and the Pushgateway when one is configured, so the
+                    // last success survives a restart of `serve`.
+                    runner::record(&shared.config, Some(&shared.metrics), &report).await;
                 }
                 Err(message) => warn!(message = "cannot run job", job = %name, error = %message),
             }
@@ -108,10 +101,7 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let labels = JobLabels {
-            job_name: self.name.clone(),
-        };
-        self.shared.metrics.running.get_or_create(&labels).set(0);
+        self.shared.metrics.set_running(&self.name, false);
         if let Some(flag) = self.shared.running.get(&self.name) {
             flag.store(false, Ordering::SeqCst);
         }
@@ -141,7 +131,7 @@ fn cron_job(shared: &Arc<Shared>, job: &JobConfig) -> anyhow::Result<Job> {
 
 /// Runs until SIGTERM/SIGINT, then lets running jobs finish within the grace period.
 pub async fn serve(config: Arc<Config>, listen: Option<String>) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Registry::default());
     let shared = Arc::new(Shared {
         config: Arc::clone(&config),
         metrics: Arc::clone(&metrics),
@@ -217,7 +207,7 @@ pub async fn serve(config: Arc<Config>, listen: Option<String>) -> anyhow::Resul
     Ok(())
 }
 
-async fn serve_http(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, stop: CancellationToken) {
+async fn serve_http(listener: tokio::net::TcpListener, metrics: Arc<Registry>, stop: CancellationToken) {
     use axum::routing::get;
     let app = axum::Router::new().route("/healthz", get(|| async { "ok\n" })).route(
         "/metrics",
@@ -227,7 +217,7 @@ async fn serve_http(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, st
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        "text/plain; version=0.0.4; charset=utf-8",
                     )],
                     metrics.encode(),
                 )

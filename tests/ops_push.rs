@@ -233,18 +233,18 @@ async fn counts_are_replaced_by_the_next_run_that_has_counts() {
         })
     };
     let first = report(Ok(Outcome::success("ok").count("series_deleted", 5).count("bytes", 10)));
-    assert!(almanac::push::push_report(&config, &first).await.unwrap());
+    assert!(almanac::push::push_run(&config, &first.finished()).await.unwrap());
     assert_eq!(count(job.clone(), "series_deleted").await.unwrap(), Some(5.0));
     assert_eq!(count(job.clone(), "bytes").await.unwrap(), Some(10.0));
     let failed = report(Err(JobError::Cancelled));
-    assert!(almanac::push::push_report(&config, &failed).await.unwrap());
+    assert!(almanac::push::push_run(&config, &failed.finished()).await.unwrap());
     assert_eq!(
         count(job.clone(), "series_deleted").await.unwrap(),
         Some(5.0),
         "a failure keeps the counts"
     );
     let second = report(Ok(Outcome::success("ok").count("series_deleted", 7)));
-    assert!(almanac::push::push_report(&config, &second).await.unwrap());
+    assert!(almanac::push::push_run(&config, &second.finished()).await.unwrap());
     assert_eq!(count(job.clone(), "series_deleted").await.unwrap(), Some(7.0));
     assert_eq!(
         count(job.clone(), "bytes").await.unwrap(),
