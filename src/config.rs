@@ -2,6 +2,7 @@
 //! loader that turns every mistake into an error naming file, line, column and key.
 
 mod env;
+mod kubernetes;
 pub mod locate;
 mod sections;
 pub mod types;
@@ -12,6 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use self::kubernetes::{
+    KubernetesSettings, MEMORY_DEFAULTS, Memory, MemoryQuantity, ServiceAccountName, default_memory,
+};
 pub use self::locate::KeyPath;
 pub use self::sections::{
     EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls, TlsFiles, is_loopback,
@@ -145,6 +149,8 @@ pub struct JobConfig<K> {
     /// `serve` skips disabled jobs; `run` still runs them.
     pub enabled: bool,
     pub description: Option<String>,
+    /// `[jobs.<name>.kubernetes]`: only `almanac k8s` uses it; checked at load all the same.
+    pub kubernetes: KubernetesSettings,
     pub kind: K,
 }
 
@@ -481,6 +487,10 @@ fn parse_job<K: JobKinds>(
     if common.timeout.as_std().is_zero() {
         return Err(ctx.error(&path.key("timeout"), "timeout must be greater than 0s"));
     }
+    let kubernetes: KubernetesSettings = match table.remove("kubernetes") {
+        Some(value) => ctx.deserialize(value, &path.key("kubernetes"))?,
+        None => KubernetesSettings::default(),
+    };
     let settings = toml::Value::Table(table);
     let Some(kind) = K::parse(&kind, settings, ctx, path) else {
         return Err(ctx.error(
@@ -489,7 +499,7 @@ fn parse_job<K: JobKinds>(
         ));
     };
     let kind = kind?;
-    if let Err(error) = kind.validate() {
+    if let Err(error) = kind.validate().and(kubernetes.memory(kind.name()).map(drop)) {
         let mut at = path.clone();
         at.0.extend(error.path.0);
         return Err(ctx.error(&at, error.message));
@@ -504,6 +514,7 @@ fn parse_job<K: JobKinds>(
         backoff_max: common.backoff_max,
         enabled: common.enabled,
         description: common.description,
+        kubernetes,
         kind,
     })
 }

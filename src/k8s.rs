@@ -10,6 +10,11 @@
 //!   the final push, while a hung pod is still killed.
 //! - `startingDeadlineSeconds` = half the shortest gap between two runs, within [60 s, 1 h]:
 //!   a run missed by the controller still starts late, but never runs into the next one.
+//! - Memory request and limit per job kind from the benchmarks' peak RSS
+//!   (`config::MEMORY_DEFAULTS`), or `[jobs.<name>.kubernetes]` `memory_request` / `memory_limit`.
+//! - `serviceAccountName` only when `[jobs.<name>.kubernetes]` sets `service_account` (IRSA);
+//!   `automountServiceAccountToken: false` always: almanac never calls the Kubernetes API, and
+//!   IRSA's webhook mounts its own audience-bound token.
 //! - The manifests do not depend on when they are generated (fixed reference time).
 
 mod cronjob;
@@ -23,7 +28,8 @@ use serde::de::DeserializeOwned;
 
 use self::cronjob::{cronjob, metadata};
 use self::yaml::{Yaml, map};
-use crate::config::{HumanDuration, Schedule, TimeZoneName};
+use crate::config::{HumanDuration, JobKinds, KeyPath, KubernetesSettings, Memory, Schedule, TimeZoneName};
+use crate::jobs::JobKind;
 
 pub use self::yaml::Yaml as YamlValue;
 
@@ -100,11 +106,14 @@ struct JobShape {
     timeout: HumanDuration,
     enabled: bool,
     description: Option<String>,
+    kubernetes: KubernetesSettings,
+    /// From `kubernetes`, else the kind's defaults.
+    memory: Memory,
 }
 
-/// Builds the manifests from the text of jobs.toml. Only the job tables' common fields are
-/// read: `${VAR}` and `*_file` are resolved in the pod, not here (`almanac validate` checks
-/// the rest where the environment is).
+/// Builds the manifests from the text of jobs.toml. Only the job tables' common fields, `kind`
+/// and `[jobs.<name>.kubernetes]` are read: `${VAR}` and `*_file` are resolved in the pod, not
+/// here (`almanac validate` checks the rest where the environment is).
 pub fn generate(file: &Path, source: &str, options: &Options) -> Result<Generated, K8sError> {
     let shown = file.display().to_string();
     let error = |key: &str, message: String| K8sError {
@@ -232,31 +241,58 @@ fn document(value: &Yaml) -> String {
     format!("{MARKER}\n{}", value.to_document())
 }
 
-fn field<T: DeserializeOwned>(table: &toml::Table, key: &'static str) -> Result<Option<T>, (&'static str, String)> {
-    table
-        .get(key)
-        .map(|value| {
-            if let toml::Value::String(text) = value
-                && text.contains("${")
-            {
-                return Err((key, "cannot be taken from the environment in a CronJob".to_string()));
-            }
-            value
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| (key, e.message().to_string()))
-        })
-        .transpose()
+/// The value of `key` in a job table, `None` when absent; errors carry the key path below
+/// the table (`kubernetes.memory_limit`).
+fn field<T: DeserializeOwned>(table: &toml::Table, key: &str) -> Result<Option<T>, (String, String)> {
+    let Some(value) = table.get(key) else { return Ok(None) };
+    if let Some(at) = env_reference(value, KeyPath::root().key(key)) {
+        return Err((
+            at.to_string(),
+            "cannot be taken from the environment in a CronJob".to_string(),
+        ));
+    }
+    serde_path_to_error::deserialize(value.clone()).map(Some).map_err(|e| {
+        let at = KeyPath::root().key(key).join_serde(e.path());
+        (at.to_string(), e.inner().message().to_string())
+    })
 }
 
-fn job_shape(name: &str, table: &toml::Table) -> Result<JobShape, (&'static str, String)> {
+/// The path of the first string holding a `${VAR}` reference.
+fn env_reference(value: &toml::Value, at: KeyPath) -> Option<KeyPath> {
+    match value {
+        toml::Value::String(text) if text.contains("${") => Some(at),
+        toml::Value::Table(table) => table
+            .iter()
+            .find_map(|(key, item)| env_reference(item, at.key(key.as_str()))),
+        toml::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| env_reference(item, at.index(index))),
+        _ => None,
+    }
+}
+
+fn job_shape(name: &str, table: &toml::Table) -> Result<JobShape, (String, String)> {
+    let kinds = || JobKind::NAMES.join(", ");
+    let kind: String =
+        field(table, "kind")?.ok_or_else(|| ("kind".to_string(), format!("missing key `kind`: one of {}", kinds())))?;
+    if !JobKind::NAMES.contains(&kind.as_str()) {
+        return Err((
+            "kind".into(),
+            format!("unknown job kind {kind:?}, expected one of: {}", kinds()),
+        ));
+    }
+    let kubernetes: KubernetesSettings = field(table, "kubernetes")?.unwrap_or_default();
+    let memory = kubernetes.memory(&kind).map_err(|e| (e.path.to_string(), e.message))?;
     Ok(JobShape {
         name: name.to_string(),
-        schedule: field(table, "schedule")?.ok_or(("schedule", "missing key `schedule`".to_string()))?,
+        schedule: field(table, "schedule")?.ok_or(("schedule".to_string(), "missing key `schedule`".to_string()))?,
         timezone: field(table, "timezone")?.unwrap_or_default(),
         timeout: field(table, "timeout")?.unwrap_or(DEFAULT_TIMEOUT),
         enabled: field(table, "enabled")?.unwrap_or(true),
         description: field(table, "description")?,
+        kubernetes,
+        memory,
     })
 }
 
@@ -435,13 +471,13 @@ mod tests {
 
     #[test]
     fn both_day_fields_restricted_is_refused() {
-        let error = gen_one("[jobs.a]\nschedule = \"0 7 1 * Mon\"\n").unwrap_err();
+        let error = gen_one("[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 1 * Mon\"\n").unwrap_err();
         assert!(error.message.contains("either"), "{error}");
     }
 
     #[test]
     fn inline_secrets_are_refused_with_the_form_to_use() {
-        let base = "[jobs.a]\nschedule = \"0 7 * * *\"\n";
+        let base = "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n";
         let error = gen_one(&format!(
             "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\nusername = \"u\"\npassword = \"hunter2\"\n{base}"
         ))
@@ -490,7 +526,7 @@ mod tests {
             "[smtp]\nhost = \"${SMTP_HOST}\"\nfrom = \"a@b\"\nusername = \"u\"\n\
              password_file = \"/etc/almanac/secrets/smtp-password\"\n\
              [prometheus]\nurl = \"${PROMETHEUS_URL:-http://p:9090}\"\nca_file = \"/ca.pem\"\n\
-             [jobs.Old_Job]\nschedule = \"0 7 * * *\"\nenabled = false\n",
+             [jobs.Old_Job]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\nenabled = false\n",
         )
         .unwrap();
         assert_eq!(generated.secret_files, ["smtp-password"]);
@@ -504,5 +540,95 @@ mod tests {
         assert!(cronjob.content.contains("suspend: true"));
         assert!(cronjob.content.contains("secretName: almanac-files"));
         assert!(cronjob.content.contains("      - run\n") || cronjob.content.contains("- Old_Job"));
+    }
+
+    fn pod(generated: &Generated) -> &str {
+        &generated.manifests[1].content
+    }
+
+    #[test]
+    fn memory_defaults_per_kind_and_overrides() {
+        for (kind, request, limit) in crate::config::MEMORY_DEFAULTS {
+            let generated = gen_one(&format!("[jobs.a]\nkind = \"{kind}\"\nschedule = \"0 7 * * *\"\n")).unwrap();
+            let resources = format!(
+                "              resources:\n                requests:\n                  cpu: \"50m\"\n\
+                 \x20                 memory: \"{request}\"\n                limits:\n                  memory: \"{limit}\"\n"
+            );
+            assert!(pod(&generated).contains(&resources), "{kind}:\n{}", pod(&generated));
+        }
+        let generated = gen_one(
+            "[jobs.a]\nkind = \"log-retention\"\nschedule = \"0 7 * * *\"\n\
+             [jobs.a.kubernetes]\nmemory_request = \"100Mi\"\nmemory_limit = \"1Gi\"\n",
+        )
+        .unwrap();
+        assert!(pod(&generated).contains("memory: \"100Mi\"\n"), "{}", pod(&generated));
+        assert!(pod(&generated).contains("memory: \"1Gi\"\n"), "{}", pod(&generated));
+    }
+
+    #[test]
+    fn every_job_kind_has_memory_defaults() {
+        for kind in JobKind::NAMES {
+            assert!(crate::config::default_memory(kind).is_some(), "{kind}");
+        }
+        assert_eq!(crate::config::MEMORY_DEFAULTS.len(), JobKind::NAMES.len());
+    }
+
+    #[test]
+    fn service_account_only_when_set_and_never_the_api_token() {
+        let generated = gen_one("[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n").unwrap();
+        assert!(!pod(&generated).contains("serviceAccountName"), "{}", pod(&generated));
+        assert!(pod(&generated).contains("automountServiceAccountToken: false\n"));
+        let generated = gen_one(
+            "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n[jobs.a.kubernetes]\nservice_account = \"almanac-a\"\n",
+        )
+        .unwrap();
+        assert!(
+            pod(&generated).contains(
+                "          restartPolicy: Never\n          serviceAccountName: almanac-a\n          \
+                 automountServiceAccountToken: false\n"
+            ),
+            "{}",
+            pod(&generated)
+        );
+    }
+
+    #[test]
+    fn bad_kubernetes_settings_and_kinds_are_refused() {
+        let job = |extra: &str| format!("[jobs.a]\nkind = \"report\"\nschedule = \"0 7 * * *\"\n{extra}");
+        let refused = |source: String| gen_one(&source).unwrap_err();
+        let error = refused(job("[jobs.a.kubernetes]\nservice_account = \"Almanac_SA\"\n"));
+        assert_eq!(error.key, "jobs.a.kubernetes.service_account");
+        assert!(error.message.contains("DNS-1123"), "{error}");
+        let error = refused(job("[jobs.a.kubernetes]\nmemory_limit = \"512MB\"\n"));
+        assert_eq!(error.key, "jobs.a.kubernetes.memory_limit");
+        assert!(error.message.contains("unknown suffix"), "{error}");
+        let error = refused(job("[jobs.a.kubernetes]\nmemory_request = \"200Mi\"\n"));
+        assert_eq!(error.key, "jobs.a.kubernetes.memory_request");
+        assert!(
+            error
+                .message
+                .contains("above the default memory_limit of a report job (128Mi)"),
+            "{error}"
+        );
+        let error = refused(job("[jobs.a.kubernetes]\nservice_account = \"${SA}\"\n"));
+        assert_eq!(error.key, "jobs.a.kubernetes.service_account");
+        assert!(error.message.contains("environment"), "{error}");
+        let error = refused(job("[jobs.a.kubernetes]\nservice_acount = \"x\"\n"));
+        assert!(error.message.contains("unknown field"), "{error}");
+        let error = refused("[jobs.a]\nschedule = \"0 7 * * *\"\n".into());
+        assert_eq!(error.key, "jobs.a.kind");
+        let error = refused("[jobs.a]\nkind = \"backup\"\nschedule = \"0 7 * * *\"\n".into());
+        assert!(error.message.contains("unknown job kind \"backup\""), "{error}");
+    }
+
+    #[test]
+    fn kubernetes_settings_match_the_config_loader() {
+        let source = "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n\
+                      [jobs.a.kubernetes]\nservice_account = \"almanac-a\"\nmemory_limit = \"96Mi\"\n";
+        let config = crate::config::parse::<JobKind>(Path::new("jobs.toml"), source, &|_| None).unwrap();
+        let settings = &config.jobs["a"].kubernetes;
+        assert_eq!(settings.service_account.as_ref().map(|s| s.as_str()), Some("almanac-a"));
+        assert_eq!(settings.memory("noop").unwrap().limit.as_str(), "96Mi");
+        assert!(pod(&gen_one(source).unwrap()).contains("memory: \"96Mi\"\n"));
     }
 }

@@ -144,7 +144,7 @@ async fn s3_server_stores_objects() {
         .await
         .unwrap();
     store.client.create_bucket().bucket(&bucket).send().await.unwrap();
-    store.head_bucket().await.unwrap();
+    store.check_listable().await.unwrap();
     let body = aws_sdk_s3::primitives::ByteStream::from_static(b"hello archive");
     store
         .client

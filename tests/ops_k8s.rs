@@ -1,6 +1,7 @@
 //! `almanac k8s`: the committed deploy/k8s/ is what jobs.toml generates today, the manifests
-//! validate against the Kubernetes schemas (kubernetes-validate, offline), and schedules and
-//! time zones round-trip; schedules a CronJob cannot express are refused.
+//! validate against the Kubernetes schemas (kubernetes-validate, offline), schedules and
+//! time zones round-trip, memory and service accounts come from `[jobs.<name>.kubernetes]` or
+//! the kind's defaults; schedules a CronJob cannot express are refused.
 
 mod support;
 
@@ -85,14 +86,17 @@ fn committed_manifests_are_up_to_date() {
 #[test]
 fn manifests_validate_against_the_kubernetes_schemas() {
     let validate = kubernetes_validate();
-    // The committed ones, and a config with every feature: secret files, disabled job, namespace.
+    // The committed ones, and a config with every feature: secret files, disabled job, namespace,
+    // service account and memory overrides.
     let workspace = Workspace::new();
     workspace.write(
         "jobs.toml",
         "[smtp]\nhost = \"${SMTP_HOST}\"\nfrom = \"a@b.c\"\nusername = \"u\"\n\
          password_file = \"/etc/almanac/secrets/smtp-password\"\n\n\
          [jobs.weekly_report]\nkind = \"noop\"\nschedule = \"0 0 8 * * Mon\"\ntimezone = \"America/New_York\"\n\
-         enabled = false\ndescription = \"Weekly: \\\"quoted\\\" and\\ttabbed\"\n",
+         enabled = false\ndescription = \"Weekly: \\\"quoted\\\" and\\ttabbed\"\n\n\
+         [jobs.archive]\nkind = \"log-retention\"\nschedule = \"0 30 2 * * *\"\n\
+         [jobs.archive.kubernetes]\nservice_account = \"almanac-archive\"\nmemory_request = \"100Mi\"\nmemory_limit = \"1Gi\"\n",
     );
     let out = workspace.path().join("out");
     let run = workspace.almanac(
@@ -126,7 +130,10 @@ fn manifests_validate_against_the_kubernetes_schemas() {
         );
     }
     let docs = documents(&yaml_files(&out));
-    let cronjob = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
+    let cronjob = docs
+        .iter()
+        .find(|d| d["kind"] == "CronJob" && d["metadata"]["name"] == "almanac-weekly-report")
+        .unwrap();
     assert_eq!(cronjob["metadata"]["namespace"], "monitoring");
     assert_eq!(cronjob["spec"]["suspend"], true);
     assert_eq!(cronjob["spec"]["schedule"], "0 8 * * Mon");
@@ -142,6 +149,24 @@ fn manifests_validate_against_the_kubernetes_schemas() {
         serde_json::json!(["run", "weekly_report"])
     );
     assert_eq!(pod["volumes"][3]["secret"]["secretName"], "almanac-files");
+    // No [jobs.weekly_report.kubernetes]: the namespace's default account, noop's memory.
+    assert_eq!(pod.get("serviceAccountName"), None);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        serde_json::json!({"requests": {"cpu": "50m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}})
+    );
+    let archive = docs
+        .iter()
+        .find(|d| d["kind"] == "CronJob" && d["metadata"]["name"] == "almanac-archive")
+        .unwrap();
+    let pod = &archive["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "almanac-archive");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        serde_json::json!({"requests": {"cpu": "50m", "memory": "100Mi"}, "limits": {"memory": "1Gi"}})
+    );
     let configmap = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
     assert_eq!(
         configmap["data"]["jobs.toml"].as_str().unwrap(),
@@ -186,6 +211,34 @@ fn schedules_and_time_zones_round_trip() {
             "{name}: the CronJob fires at other times than jobs.toml says"
         );
         assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
+    }
+}
+
+/// The repository's jobs: log-retention runs as its IRSA ServiceAccount, the others as the
+/// namespace's default; memory is each kind's default (docs/operating.md, "Memory").
+#[test]
+fn committed_manifests_have_memory_per_kind_and_the_service_account() {
+    let docs = documents(&yaml_files(&support::repo().join("deploy/k8s")));
+    let expected = [
+        ("almanac-daily-report", None, "32Mi", "128Mi"),
+        ("almanac-log-retention", Some("almanac-log-retention"), "48Mi", "256Mi"),
+        ("almanac-tsdb-maintenance", None, "80Mi", "256Mi"),
+    ];
+    let cronjobs = docs.iter().filter(|d| d["kind"] == "CronJob").count();
+    assert_eq!(cronjobs, expected.len());
+    for (name, account, request, limit) in expected {
+        let cronjob = docs
+            .iter()
+            .find(|d| d["kind"] == "CronJob" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no CronJob {name}"));
+        let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"].as_str(), account, "{name}");
+        assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
+        assert_eq!(
+            pod["containers"][0]["resources"],
+            serde_json::json!({"requests": {"cpu": "50m", "memory": request}, "limits": {"memory": limit}}),
+            "{name}"
+        );
     }
 }
 

@@ -44,10 +44,10 @@ pub async fn check_all<K>(config: &Config<K>) -> Vec<Reachability> {
         checks.push(Box::pin(async move {
             let target = format!("s3://{}/{}", s3.bucket, s3.prefix);
             let result = match s3::ArchiveStore::new(s3).await {
-                Ok(store) => store.head_bucket().await,
+                Ok(store) => store.check_listable().await,
                 Err(error) => Err(error),
             };
-            outcome("s3", target, result.map(|()| "bucket reachable".to_string()))
+            outcome("s3", target, result.map(|()| "archive prefix listable".to_string()))
         }));
     }
     if let Some(smtp) = &config.smtp {

@@ -131,14 +131,19 @@ impl ArchiveStore {
         }
     }
 
-    pub async fn head_bucket(&self) -> Result<(), S3Error> {
+    /// Whether the archive prefix can be listed: the reachability check. A listing under
+    /// the prefix, not `HeadBucket`, which a policy scoped to the prefix refuses.
+    pub async fn check_listable(&self) -> Result<(), S3Error> {
+        let prefix = self.key("");
         self.client
-            .head_bucket()
+            .list_objects_v2()
             .bucket(&self.bucket)
+            .prefix(&prefix)
+            .max_keys(1)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| S3Error::from_sdk("HeadBucket", &self.bucket, e))
+            .map_err(|e| S3Error::from_sdk("ListObjectsV2", format!("s3://{}/{prefix}", self.bucket), e))
     }
 }
 

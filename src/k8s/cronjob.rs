@@ -1,5 +1,6 @@
 //! The CronJob object of one job: schedule, time zone, deadlines, the pod (non-root, read-only
-//! root file system, config and secrets mounted) and the labels shared by every object.
+//! root file system, config and secrets mounted, memory per job kind, service account when
+//! set) and the labels shared by every object.
 
 use super::yaml::{Yaml, map};
 use super::*;
@@ -102,8 +103,11 @@ pub(super) fn cronjob(job: &JobShape, object: &str, schedule: &str, options: &Op
         (
             "resources",
             map([
-                ("requests", map([("cpu", "50m".into()), ("memory", "64Mi".into())])),
-                ("limits", map([("memory", "512Mi".into())])),
+                (
+                    "requests",
+                    map([("cpu", "50m".into()), ("memory", job.memory.request.as_str().into())]),
+                ),
+                ("limits", map([("memory", job.memory.limit.as_str().into())])),
             ]),
         ),
         (
@@ -117,23 +121,24 @@ pub(super) fn cronjob(job: &JobShape, object: &str, schedule: &str, options: &Op
         ),
         ("volumeMounts", mounts.into()),
     ]);
-    let pod = map([
-        ("restartPolicy", "Never".into()),
-        ("automountServiceAccountToken", false.into()),
-        ("terminationGracePeriodSeconds", 60.into()),
-        (
-            "securityContext",
-            map([
-                ("runAsNonRoot", true.into()),
-                ("runAsUser", USER_ID.into()),
-                ("runAsGroup", USER_ID.into()),
-                ("fsGroup", USER_ID.into()),
-                ("seccompProfile", map([("type", "RuntimeDefault".into())])),
-            ]),
-        ),
-        ("containers", vec![container].into()),
-        ("volumes", volumes.into()),
-    ]);
+    let mut pod = map([("restartPolicy", "Never".into())]);
+    if let Some(account) = &job.kubernetes.service_account {
+        pod.push("serviceAccountName", account.as_str());
+    }
+    pod.push("automountServiceAccountToken", false);
+    pod.push("terminationGracePeriodSeconds", 60);
+    pod.push(
+        "securityContext",
+        map([
+            ("runAsNonRoot", true.into()),
+            ("runAsUser", USER_ID.into()),
+            ("runAsGroup", USER_ID.into()),
+            ("fsGroup", USER_ID.into()),
+            ("seccompProfile", map([("type", "RuntimeDefault".into())])),
+        ]),
+    );
+    pod.push("containers", vec![container]);
+    pod.push("volumes", volumes);
     let job_spec = map([
         ("backoffLimit", 0.into()),
         (
