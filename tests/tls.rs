@@ -205,3 +205,44 @@ fn a_client_certificate_without_its_key_is_a_config_error() {
         run.describe()
     );
 }
+
+/// `[s3]` with `ca_file`, on an S3 server (moto) serving HTTPS with the test CA: the AWS SDK's
+/// own HTTP client trusts it; without `ca_file` the listing fails on the certificate.
+#[test]
+fn s3_over_https_trusts_ca_file() {
+    let s3 = PrivateServer::start("s3", &[("ALMANAC_TLS", "server")]);
+    let url = s3.get("ALMANAC_TEST_S3_URL");
+    assert!(url.starts_with("https://"), "{url}");
+    let ca = std::fs::read(s3.get("ALMANAC_TEST_TLS_CA")).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let created = client.put(format!("{url}/tls-archive")).send().unwrap();
+    assert!(created.status().is_success(), "{created:?}");
+
+    let config = |ca_line: &str| {
+        format!(
+            "[s3]\nendpoint = \"{url}\"\nbucket = \"tls-archive\"\nprefix = \"logs\"\n\
+             access_key_id = \"testing\"\nsecret_access_key = \"testing\"\ntimeout = \"10s\"\n{ca_line}\n\
+             [jobs.noop]\nkind = \"noop\"\nschedule = \"0 0 * * * *\"\n"
+        )
+    };
+    let ws = Workspace::new();
+    ws.write("jobs.toml", &config(&tls_lines(&s3, true, false)));
+    let ok = ws.almanac(&["validate", "--connect"], &[]);
+    ok.expect_code(0);
+    assert!(ok.stdout().contains("archive prefix listable"), "{}", ok.describe());
+
+    ws.write("jobs.toml", &config(""));
+    let refused = ws.almanac(&["validate", "--connect"], &[]);
+    refused.expect_code(1);
+    let text = all(&refused);
+    assert_eq!(
+        text.matches("UnknownIssuer").count(),
+        1,
+        "the cause named once: {}",
+        refused.describe()
+    );
+    assert!(text.contains("set ca_file in [s3]"), "{}", refused.describe());
+}

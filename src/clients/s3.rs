@@ -40,9 +40,17 @@ impl S3Error {
     {
         use aws_sdk_s3::error::SdkError;
         let status = error.raw_response().map(|response| response.status().as_u16());
-        let message = DisplayErrorContext(&error).to_string();
+        // DisplayErrorContext is the chain of causes followed by the Debug form of the whole
+        // error in parentheses: keep the chain, each cause once.
+        let mut message = DisplayErrorContext(&error).to_string();
+        if let Some(chain) = message.strip_suffix(&format!(" ({error:?})")) {
+            message = chain.to_string();
+        }
         // A certificate the client does not trust stays untrusted: not retried.
         let tls = matches!(error, SdkError::DispatchFailure(_)) && crate::clients::http::is_tls_failure(&message);
+        if tls {
+            message.push_str(" (check the server's certificate; set ca_file in [s3] to the CA that signed it)");
+        }
         let transient = !tls
             && match &error {
                 SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
