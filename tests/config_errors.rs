@@ -38,6 +38,13 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str, &'static st
         ("pushgateway login over http", "[pushgateway]\nurl = \"http://pg.example:9091\"\nusername = \"u\"\npassword = \"x\"\n".to_string(), "2:1", "pushgateway.url", "in clear"),
         ("API key that is no header value", "[search]\nurl = \"https://es.example:9200\"\napi_key = \"abc\\u0001def\"\n".to_string(), "3:1", "search.api_key", "header"),
         ("SMTP login without TLS", "[smtp]\nhost = \"mail.example\"\nfrom = \"a@b.c\"\ntls = \"none\"\nusername = \"u\"\npassword = \"x\"\n".to_string(), "4:1", "smtp.tls", "in clear"),
+        ("bad Kubernetes service account", job("[jobs.a.kubernetes]\nservice_account = \"Almanac_Logs\"\n"), "8:1", "jobs.a.kubernetes.service_account", "DNS-1123"),
+        ("bad Kubernetes memory quantity", job("[jobs.a.kubernetes]\nmemory_limit = \"256MB\"\n"), "8:1", "jobs.a.kubernetes.memory_limit", "memory quantity"),
+        ("Kubernetes memory in millibytes", job("[jobs.a.kubernetes]\nmemory_request = \"500m\"\n"), "8:1", "jobs.a.kubernetes.memory_request", "thousandths of a byte"),
+        ("Kubernetes memory request above the limit", job("[jobs.a.kubernetes]\nmemory_request = \"1Gi\"\nmemory_limit = \"512Mi\"\n"), "8:1", "jobs.a.kubernetes.memory_request", "above memory_limit"),
+        ("report title with CR/LF (header injection)", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\nto = [\"a@b.c\"]\ntitle = \"Daily\\r\\nBcc: evil@example.com\"\n"), "8:1", "jobs.r.title", "control characters"),
+        ("report subject with LF", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\nto = [\"a@b.c\"]\nsubject = \"\"\"{{title}}\nBcc: evil@example.com\"\"\"\n"), "8:1", "jobs.r.subject", "control characters"),
+        ("report section title with CR", format!("{GOOD_HEAD}[jobs.r]\nkind = \"report\"\nschedule = \"0 7 * * *\"\nto = [\"a@b.c\"]\n[[jobs.r.sections]]\ntitle = \"A\\rB\"\n[[jobs.r.sections.panels]]\ntitle = \"p\"\nquery = \"up\"\n"), "9:1", "jobs.r.sections[0].title", "control characters"),
     ]
 }
 

@@ -101,15 +101,23 @@ async fn run_one(
 pub fn legend(template: Option<&str>, labels: &crate::clients::prometheus::Labels) -> String {
     match template {
         Some(template) => {
-            let mut text = template.to_string();
-            for (key, value) in labels {
-                text = text.replace(&format!("{{{{{key}}}}}"), value);
+            // One pass over the template: a label value is inserted as it is, never read again
+            // as a placeholder (`{{x}}` in a value stays `{{x}}`, `{{other}}` is not filled).
+            let mut text = String::with_capacity(template.len());
+            let mut rest = template;
+            while let Some(start) = rest.find("{{") {
+                text.push_str(&rest[..start]);
+                let Some(len) = rest[start + 2..].find("}}") else {
+                    rest = &rest[start..];
+                    break;
+                };
+                // A label the series lacks renders as nothing, as in Grafana.
+                if let Some(value) = labels.get(rest[start + 2..start + 2 + len].trim()) {
+                    text.push_str(value);
+                }
+                rest = &rest[start + 2 + len + 2..];
             }
-            // A label the series lacks renders as nothing, as in Grafana.
-            while let Some(start) = text.find("{{") {
-                let Some(end) = text[start..].find("}}") else { break };
-                text.replace_range(start..start + end + 2, "");
-            }
+            text.push_str(rest);
             text.trim().to_string()
         }
         None => labels
@@ -146,5 +154,20 @@ mod tests {
         assert_eq!(legend(Some("{{operation_type}}"), &labels), "search");
         assert_eq!(legend(None, &labels), "operation_type=search");
         assert_eq!(legend(Some("{{q}}"), &labels), "", "missing labels render as nothing");
+        let hostile: crate::clients::prometheus::Labels = [("name", "{{token}}"), ("token", "s3cr3t"), ("x", "{{x}}")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            legend(Some("{{name}}"), &hostile),
+            "{{token}}",
+            "values are not templates"
+        );
+        assert_eq!(legend(Some("{{ x }}/{{x}}"), &hostile), "{{x}}/{{x}}");
+        assert_eq!(
+            legend(Some("a {{x"), &hostile),
+            "a {{x",
+            "an unclosed placeholder stays"
+        );
     }
 }

@@ -161,6 +161,22 @@ pub fn default_slos() -> Vec<SloSettings> {
     DEFAULTS.slos.clone()
 }
 
+/// Refuses control characters (CR, LF, tab, NUL, DEL, C1...) in a value that ends up in an
+/// email header or a one-line heading.
+fn check_one_line(at: KeyPath, what: &str, text: &str) -> Result<(), SettingsError> {
+    match text.char_indices().find(|(_, c)| c.is_control()) {
+        Some((offset, c)) => Err(SettingsError::new(
+            at,
+            format!(
+                "the {what} must be one line without control characters (found {:?} at character {}): it goes into the email's headers",
+                c,
+                text[..offset].chars().count() + 1
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.0.validate()
@@ -175,6 +191,26 @@ impl ReportSettings {
                 root.key("to"),
                 "a report needs at least one recipient (they are also the To: of the .eml written without [smtp])",
             ));
+        }
+        // Title and subject become the Subject header, section titles single-line headings:
+        // a CR/LF there could forge a header (`\r\nBcc: ...`) or a heading, so control
+        // characters are refused here rather than trusted to the encoder.
+        check_one_line(root.key("title"), "title", &self.title)?;
+        check_one_line(root.key("subject"), "subject", &self.subject)?;
+        if let Some(from) = &self.from {
+            check_one_line(root.key("from"), "from", from)?;
+        }
+        for (key, list) in [("to", &self.to), ("cc", &self.cc)] {
+            for (i, address) in list.iter().enumerate() {
+                check_one_line(root.key(key).index(i), key, address)?;
+            }
+        }
+        for (i, section) in self.sections.iter().enumerate() {
+            check_one_line(
+                root.key("sections").index(i).key("title"),
+                "section title",
+                &section.title,
+            )?;
         }
         for (key, list) in [("to", &self.to), ("cc", &self.cc)] {
             for (i, address) in list.iter().enumerate() {
@@ -281,6 +317,58 @@ mod tests {
         assert!(error.message.contains("not an email address"), "{}", error.message);
         let bad_from: Settings = toml::from_str("to = ['a@b.c']\nfrom = 'almanac <nowhere'").unwrap();
         assert_eq!(bad_from.validate().unwrap_err().path.to_string(), "from");
+    }
+
+    /// `title = "Daily\r\nBcc: ..."` would otherwise reach the Subject header.
+    #[test]
+    fn control_characters_in_header_fields_are_refused() {
+        for (toml_text, path) in [
+            (r#"title = "Daily\r\nBcc: evil@example.com""#, "title"),
+            (r#"title = "Daily\nreport""#, "title"),
+            (r#"title = "Daily\rreport""#, "title"),
+            (r#"title = "tab\there""#, "title"),
+            (r#"title = "nul\u0000""#, "title"),
+            (r#"title = "del\u007f""#, "title"),
+            (r#"title = "c1\u0085next line""#, "title"),
+            (r#"subject = "{title}\r\nBcc: evil@example.com""#, "subject"),
+            (r#"from = "almanac <a@b.c>\r\nBcc: evil@example.com""#, "from"),
+            (
+                "[[sections]]\ntitle = \"A\\nB\"\n[[sections.panels]]\ntitle = \"p\"\nquery = \"up\"",
+                "sections[0].title",
+            ),
+        ] {
+            let settings: Settings = toml::from_str(&format!("to = ['a@b.c']\n{toml_text}")).unwrap();
+            let error = settings.validate().expect_err(&format!("{toml_text} must be refused"));
+            assert_eq!(error.path.to_string(), path, "{toml_text}");
+            assert!(error.message.contains("control characters"), "{}", error.message);
+        }
+        for address in ["a@b.c\r\nBcc: evil@example.com", "a@b.c\nBcc: evil@example.com"] {
+            let mut settings: Settings = toml::from_str("to = ['a@b.c']").unwrap();
+            settings.0.to = vec![address.into()];
+            assert_eq!(
+                settings.validate().unwrap_err().path.to_string(),
+                "to[0]",
+                "{address:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_line_titles_pass_whatever_they_say() {
+        let settings: Settings = toml::from_str(
+            "to = ['a@b.c']\ntitle = 'Rapport quotidien — 日報 Bcc: evil@example.com <script>'\nsubject = '{title} / {date} / {status} {{x}}'",
+        )
+        .unwrap();
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn the_error_says_what_and_where() {
+        let error = check_one_line(KeyPath::root().key("title"), "title", "ab\ncd").unwrap_err();
+        assert_eq!(error.path.to_string(), "title");
+        assert!(error.message.contains("'\\n' at character 3"), "{}", error.message);
+        check_one_line(KeyPath::root().key("title"), "title", "").unwrap();
+        check_one_line(KeyPath::root().key("title"), "title", "été ✓ \u{2028}").unwrap();
     }
 }
 
