@@ -1,0 +1,232 @@
+//! Log-retention I/O: gathers what the cluster and the bucket hold for the pure plan, then
+//! runs each index's step (warm, archive, transition, expire) under the run lock.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt as _;
+use tracing::{info, warn};
+
+use super::placement::WarmMethod;
+use super::plan::{self, ArchiveState, Inputs, Plan, Row, plan_warnings};
+use super::settings::Settings;
+use super::steps::{expire, transition, warm};
+use super::tiers::{Action, SkipReason};
+use super::{archive, lock, manifest};
+use crate::clients::s3::ArchiveStore;
+use crate::clients::search::SearchClient;
+use crate::jobs::{JobContext, JobError, Outcome, Status};
+
+/// Archive folders under the store's prefix, by index name.
+pub async fn archives(store: &ArchiveStore) -> Result<BTreeMap<String, ArchiveState>, JobError> {
+    let root = store.key("");
+    let mut out: BTreeMap<String, ArchiveState> = BTreeMap::new();
+    for object in store.list(&root).await? {
+        let Some(rest) = object.key.strip_prefix(&root) else {
+            continue;
+        };
+        let Some((index, file)) = rest.split_once('/') else {
+            continue;
+        };
+        let state = out.entry(index.to_string()).or_default();
+        if file == manifest::MANIFEST {
+            state.manifest = true;
+        } else {
+            state.parts.push(object);
+        }
+    }
+    Ok(out)
+}
+
+async fn clients(ctx: &JobContext, settings: &Settings) -> Result<(SearchClient, ArchiveStore), JobError> {
+    let search = ctx
+        .config
+        .search
+        .as_ref()
+        .ok_or_else(|| JobError::Usage("[search] is missing".into()))?;
+    let s3 = ctx
+        .config
+        .s3
+        .as_ref()
+        .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
+    let mut store = ArchiveStore::new(s3).await?;
+    store.prefix = settings.prefix_in(s3).to_string();
+    Ok((SearchClient::new(search)?, store))
+}
+
+/// What the plan is decided from: one call per kind of fact, manifests 16 at a time.
+async fn gather(
+    ctx: &JobContext,
+    settings: &Settings,
+    search: &SearchClient,
+    store: &ArchiveStore,
+) -> Result<Inputs, JobError> {
+    let prefix = settings.listing_prefix();
+    let write_index = match &settings.data_stream {
+        Some(stream) => Some(search.data_stream_write_index(stream).await?),
+        None => None,
+    };
+    let indices = search.cat_indices(&prefix).await?;
+    let archived = archives(store).await?;
+    let wanted = plan::manifests_to_read(settings, &indices, &archived);
+    let reads: Vec<_> = wanted
+        .iter()
+        .map(|index| {
+            let (store, index) = (store.clone(), index.clone());
+            async move { manifest::read(&store, &index).await.map(|found| (index, found)) }
+        })
+        .collect();
+    let mut manifests = BTreeMap::new();
+    for read in futures::stream::iter(reads).buffered(16).collect::<Vec<_>>().await {
+        if let (index, Some(found)) = read? {
+            manifests.insert(index, found);
+        }
+    }
+    Ok(Inputs {
+        now: ctx.now,
+        force: ctx.options.force,
+        job: ctx.job.name.clone(),
+        write_index,
+        indices,
+        index_settings: search.settings_all(&prefix).await?,
+        mappings: search.mappings_all(&prefix).await?,
+        nodes: search.nodes().await?,
+        shards: search.cat_shards(&prefix).await?,
+        archived,
+        manifests,
+    })
+}
+
+/// The plan of a run: gather, decide, then ask the cluster why stuck indices do not move.
+pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobError> {
+    let (search, store) = clients(ctx, settings).await?;
+    let inputs = gather(ctx, settings, &search, &store).await?;
+    let mut plan = plan::build(settings, &inputs);
+    for row in plan
+        .rows
+        .iter_mut()
+        .filter(|r| r.action == Action::Skip(SkipReason::Stuck))
+    {
+        let why = search
+            .allocation_explain(&row.index)
+            .await
+            .unwrap_or_else(|e| format!("allocation explain failed: {e}"));
+        if let Some(note) = &mut row.note {
+            note.push_str(&format!(": {why}"));
+        }
+    }
+    Ok(plan)
+}
+
+pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
+    let (search, store) = clients(ctx, settings).await?;
+    let (mut warnings, mut attention) = plan_warnings(&plan);
+    let destructive = |rows: &[Row]| {
+        rows.iter()
+            .any(|r| matches!(r.action, Action::Archive { .. } | Action::Expire))
+    };
+    if !plan.rows.iter().any(|r| r.action.is_work()) {
+        let mut outcome = Outcome::success("nothing to do").count("indices_planned", plan.rows.len() as u64);
+        outcome.warnings = warnings;
+        if attention {
+            outcome.status = Status::Partial;
+        }
+        return Ok(outcome);
+    }
+    if destructive(&plan.rows) {
+        ctx.check_clock()?;
+    }
+    let lock = lock::RunLock::acquire(&store, &ctx.job.name, &ctx.run_id).await?;
+    // The plan was made before the lock: another run may have moved things meanwhile.
+    let result = async {
+        let fresh = self::plan(ctx, settings).await?;
+        (warnings, attention) = plan_warnings(&fresh);
+        if destructive(&fresh.rows) {
+            ctx.check_clock()?;
+        }
+        let work: Vec<&Row> = fresh.rows.iter().filter(|r| r.action.is_work()).collect();
+        run_work(
+            ctx,
+            settings,
+            (&search, &store, &lock),
+            fresh.warm_method,
+            &work,
+            &mut warnings,
+        )
+        .await
+    }
+    .await;
+    lock.release().await;
+    let counts = result?;
+    let mut outcome = Outcome::success(format!(
+        "{} warmed, {} archived, {} moved to {}, {} expired",
+        counts.get("indices_warmed").unwrap_or(&0),
+        counts.get("indices_archived").unwrap_or(&0),
+        counts.get("archives_transitioned").unwrap_or(&0),
+        settings.archive_storage_class,
+        counts.get("archives_expired").unwrap_or(&0),
+    ));
+    outcome.counts = counts;
+    outcome.warnings = warnings;
+    if attention {
+        outcome.status = Status::Partial;
+    }
+    Ok(outcome)
+}
+
+async fn run_work(
+    ctx: &JobContext,
+    settings: &Settings,
+    (search, store, lock): (&SearchClient, &ArchiveStore, &lock::RunLock),
+    method: WarmMethod,
+    work: &[&Row],
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, u64>, JobError> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut failures: Vec<(String, JobError)> = Vec::new();
+    let mut lifecycle_checked = false;
+    for row in work {
+        if ctx.cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        lock.check()?;
+        let index = row.index.as_str();
+        info!(message = "index step", index, action = row.action.describe());
+        let step: Result<(), JobError> = async {
+            match row.action {
+                Action::Warm => {
+                    warm(search, settings, method, index).await?;
+                    *counts.entry("indices_warmed".into()).or_default() += 1;
+                }
+                Action::Archive { then_transition } => {
+                    let report = archive::archive_index(ctx, settings, search, store, index, row.date).await?;
+                    *counts.entry("indices_archived".into()).or_default() += 1;
+                    *counts.entry("documents_archived".into()).or_default() += report.docs;
+                    *counts.entry("bytes_uploaded".into()).or_default() += report.bytes;
+                    if then_transition {
+                        transition(settings, store, index, &mut lifecycle_checked, warnings).await?;
+                        *counts.entry("archives_transitioned".into()).or_default() += 1;
+                    }
+                }
+                Action::Transition => {
+                    transition(settings, store, index, &mut lifecycle_checked, warnings).await?;
+                    *counts.entry("archives_transitioned".into()).or_default() += 1;
+                }
+                Action::Expire => {
+                    expire(store, index).await?;
+                    *counts.entry("archives_expired".into()).or_default() += 1;
+                }
+                Action::None | Action::Skip(_) => {}
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(error) = step {
+            warn!(message = "index step failed", index, error = %error);
+            failures.push((index.to_string(), error));
+        }
+    }
+    if let Some((index, first)) = failures.into_iter().next() {
+        return Err(first.context(format!("{index} (other indices were processed; a rerun resumes)")));
+    }
+    Ok(counts)
+}
