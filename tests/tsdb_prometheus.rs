@@ -361,3 +361,47 @@ fn disabled_admin_api_is_a_clear_error() {
     assert!(error.to_string().contains("--web.enable-admin-api"), "{error}");
     assert!(!almanac::jobs::Transience::is_transient(&error));
 }
+
+#[test]
+fn a_rule_the_server_rejects_is_named_in_the_error() {
+    // Our parser takes any regex; Prometheus refuses this one when asked, and the error must
+    // say which rule of jobs.toml it was.
+    let url = support::harness_env("ALMANAC_TEST_PROMETHEUS_URL");
+    let p = format!("tsdbr_{}", uuid::Uuid::new_v4().simple());
+    let work = Workspace::new();
+    work.write(
+        "jobs.toml",
+        &format!(
+            r#"
+[prometheus]
+url = "{url}"
+
+[jobs.tsdb]
+kind = "tsdb-retention"
+schedule = "0 30 3 * * *"
+
+[[jobs.tsdb.rules]]
+stale = '{p}_up'
+after = "2d"
+
+[[jobs.tsdb.rules]]
+stale = '{{job=~"("}}'
+after = "2d"
+"#
+        ),
+    );
+    let run = work.almanac(&["run", "tsdb", "--now", &rfc3339(now()), "--dry-run"], &[]);
+    run.expect_code(1);
+    // The failure as the run's log line reports it (stderr is JSON lines).
+    let error = run
+        .stderr()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "run failed")
+        .and_then(|line| line["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no `run failed` line\n{}", run.describe()));
+    assert!(
+        error.starts_with(r#"rules[1] (stale {job=~"("} after 2d): "#) && error.contains("error parsing regexp"),
+        "{error}"
+    );
+}

@@ -1,18 +1,97 @@
-//! Execution: one set of `delete_series` requests, `clean_tombstones` once at the end, then a
-//! check through the query API that the deleted ranges return nothing.
+//! The I/O of the `tsdb-retention` job: planning asks the server what it is and lists each
+//! rule's series (`scan`); a run sends `delete_series`, `clean_tombstones`, then verifies.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::decide;
-use super::scan::clients;
-use super::{Action, Plan, Settings};
+use super::plan::{self, BlockLayout, Gathered, Plan, Scanned};
+use super::scan;
+use super::settings::{Action, Rule, Settings};
 use crate::clients::prometheus::PrometheusClient;
+use crate::clients::prometheus::admin::{AdminClient, AdminError, Server};
 use crate::jobs::{JobContext, JobError, Outcome, Status};
 
-pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
+fn clients(ctx: &JobContext) -> Result<(PrometheusClient, AdminClient), JobError> {
+    let endpoint = ctx
+        .config
+        .prometheus
+        .as_ref()
+        .ok_or_else(|| JobError::Usage("the tsdb-retention job needs a [prometheus] section".into()))?;
+    let client = PrometheusClient::new(endpoint)?;
+    let admin = AdminClient::new(client.http().clone());
+    Ok((client, admin))
+}
+
+/// Everything planning needs from the server: its flavour and retention, each rule's series,
+/// and the block layout when a Prometheus deletion touches blocks.
+pub(super) async fn gather(ctx: &JobContext, settings: &Settings) -> Result<Gathered, JobError> {
+    let (client, admin) = clients(ctx)?;
+    let server = admin.detect().await?;
+    let mut warnings = Vec::new();
+    if let Server::Prometheus { admin_api: false, .. } = server {
+        let error = AdminError::Disabled {
+            url: client.http().shown_url(""),
+            detail: "flag web.enable-admin-api is false".into(),
+        };
+        if !ctx.options.dry_run {
+            return Err(JobError::fatal(error));
+        }
+        warnings.push(error.to_string());
+    }
+    if server.is_victoria_metrics()
+        && let Some((i, rule)) = settings.rules.iter().enumerate().find(|(_, r)| r.retain.is_some())
+    {
+        return Err(JobError::Usage(format!(
+            "{} is a `retain` rule, but {} is VictoriaMetrics: its delete_series ignores time ranges \
+             and would delete whole series, so per-selector retention cannot be applied there \
+             (use -retentionFilter of VictoriaMetrics Enterprise, or remove the rule)",
+            rule.describe(i),
+            client.http().shown_url("")
+        )));
+    }
+    let window_start = plan::window_start(ctx.now, settings.lookback, &server);
+    info!(message = "planning TSDB maintenance", server = ?server, window_start = %window_start.to_rfc3339(), rules = settings.rules.len());
+    let scans = scan_rules(&settings.rules, |index, rule| {
+        scan::rule(ctx, &client, settings.sample_size, index, rule, window_start)
+    })
+    .await?;
+    let layout = if plan::needs_block_layout(&server, &scans) {
+        Some(BlockLayout::new(admin.head_stats().await?, admin.blocks().await?))
+    } else {
+        None
+    };
+    Ok(Gathered {
+        server,
+        window_start,
+        scans,
+        layout,
+        warnings,
+    })
+}
+
+/// Scans the rules in order; an error names the rule it came from (`rules[2] (stale
+/// {job="x"} after 2d): ...`) so the operator finds it in jobs.toml.
+async fn scan_rules<'a, F, Fut>(rules: &'a [Rule], mut scan: F) -> Result<Vec<Scanned>, JobError>
+where
+    F: FnMut(usize, &'a Rule) -> Fut,
+    Fut: Future<Output = Result<Scanned, JobError>>,
+{
+    let mut scans = Vec::with_capacity(rules.len());
+    for (index, rule) in rules.iter().enumerate() {
+        let scanned = scan(index, rule)
+            .await
+            .map_err(|error| error.context(rule.describe(index)))?;
+        scans.push(scanned);
+    }
+    Ok(scans)
+}
+
+/// Deletes what the plan lists.
+pub(super) async fn run(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
     if plan.over_limit && !ctx.options.force {
         return Err(JobError::fatal(anyhow::anyhow!(
             "refusing to delete {} series: above max_series_per_run = {} (nothing deleted; check the plan with \
@@ -36,9 +115,10 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
         let ranged = !plan.server.is_victoria_metrics();
         let (start, end) = (ranged.then_some(request.start), ranged.then_some(request.end));
         admin.delete_series(&request.matchers, start, end).await.map_err(|e| {
+            let rule = settings.rules.get(request.rule).map(|r| r.describe(request.rule));
             JobError::from(e).context(format!(
-                "delete_series for rule #{} failed after {requests} successful request(s)",
-                request.rule
+                "delete_series for {} failed after {requests} successful request(s)",
+                rule.unwrap_or_else(|| format!("rule #{}", request.rule))
             ))
         })?;
         requests += 1;
@@ -145,4 +225,58 @@ async fn verify(
 
 fn range_seconds(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
     (end - start).num_seconds().max(1) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planning_errors_name_the_rule() {
+        let settings: Settings = toml::from_str(
+            r#"
+            [[rules]]
+            stale = '{job="a"}'
+            after = "2d"
+            [[rules]]
+            stale = '{job=~"("}'
+            after = "36h"
+            [[rules]]
+            retain = 'up{job="b"}'
+            keep = "1w"
+            "#,
+        )
+        .unwrap();
+        let scanned = std::cell::Cell::new(0);
+        let error = futures::executor::block_on(scan_rules(&settings.rules, |index, _| {
+            scanned.set(scanned.get() + 1);
+            async move {
+                match index {
+                    1 => Err(JobError::fatal(anyhow::anyhow!("bad_data: error parsing regexp"))),
+                    _ => Ok(Scanned::default()),
+                }
+            }
+        }))
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"rules[1] (stale {job=~"("} after 1d12h): bad_data: error parsing regexp"#
+        );
+        assert!(!error.is_transient());
+        assert_eq!(scanned.get(), 2, "planning stops at the failing rule");
+
+        // A retry stays a retry, and the selector reads as the server gets it.
+        let error = futures::executor::block_on(scan_rules(&settings.rules, |index, _| async move {
+            match index {
+                2 => Err(JobError::transient(anyhow::anyhow!("503 Service Unavailable"))),
+                _ => Ok(Scanned::default()),
+            }
+        }))
+        .unwrap_err();
+        assert!(error.is_transient());
+        assert_eq!(
+            error.to_string(),
+            r#"rules[2] (retain {__name__="up",job="b"} keep 7d): 503 Service Unavailable"#
+        );
+    }
 }
