@@ -4,6 +4,7 @@
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod percent;
 pub mod prometheus;
 pub mod pushgateway;
 pub mod s3;

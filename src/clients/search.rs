@@ -169,18 +169,7 @@ pub struct Hit {
     pub source: Option<Box<serde_json::value::RawValue>>,
 }
 
-/// Percent-encodes an index name for a URL path (names may hold `+`, `#`, `%` ...).
-pub fn path_segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub use super::percent::path_segment;
 
 /// The APIs below exist with the same shape in Elasticsearch 7/8 and OpenSearch 1/2. Known
 /// differences are handled where they matter: ES 8 rejects `include_type_name` (never sent),
