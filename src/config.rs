@@ -2,6 +2,7 @@
 //! loader that turns every mistake into an error naming file, line, column and key.
 
 mod env;
+mod job;
 mod kubernetes;
 pub mod locate;
 mod sections;
@@ -10,9 +11,11 @@ pub mod types;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use self::env::references as env_references;
+pub use self::job::JobCommon;
+use self::job::parse_job;
 pub use self::kubernetes::{
     KubernetesSettings, MEMORY_DEFAULTS, Memory, MemoryQuantity, ServiceAccountName, default_memory,
 };
@@ -152,50 +155,6 @@ pub struct JobConfig<K> {
     /// `[jobs.<name>.kubernetes]`: only `almanac k8s` uses it; checked at load all the same.
     pub kubernetes: KubernetesSettings,
     pub kind: K,
-}
-
-/// Keys every job table has, whatever its kind.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommonJobFields {
-    schedule: Schedule,
-    #[serde(default)]
-    timezone: TimeZoneName,
-    #[serde(default = "default_job_timeout")]
-    timeout: HumanDuration,
-    #[serde(default)]
-    retries: u32,
-    #[serde(default = "default_backoff")]
-    backoff: HumanDuration,
-    #[serde(default = "default_backoff_max")]
-    backoff_max: HumanDuration,
-    #[serde(default = "yes")]
-    enabled: bool,
-    description: Option<String>,
-}
-
-const COMMON_JOB_KEYS: &[&str] = &[
-    "schedule",
-    "timezone",
-    "timeout",
-    "retries",
-    "backoff",
-    "backoff_max",
-    "enabled",
-    "description",
-];
-
-fn default_job_timeout() -> HumanDuration {
-    HumanDuration::from_secs(3_600)
-}
-fn default_backoff() -> HumanDuration {
-    HumanDuration::from_secs(10)
-}
-fn default_backoff_max() -> HumanDuration {
-    HumanDuration::from_secs(300)
-}
-fn yes() -> bool {
-    true
 }
 
 /// Cross-field problems a job kind's settings can report, relative to the job's table.
@@ -448,73 +407,4 @@ pub fn parse<K: JobKinds>(
         return Err(ctx.error(&at, error.message));
     }
     Ok(config)
-}
-
-fn parse_job<K: JobKinds>(
-    ctx: &Loader<'_>,
-    name: &str,
-    value: toml::Value,
-    path: &KeyPath,
-) -> Result<JobConfig<K>, ConfigError> {
-    let toml::Value::Table(mut table) = value else {
-        return Err(ctx.error(path, "expected a table: [jobs.<name>] with kind, schedule, ..."));
-    };
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(ctx.error(
-            path,
-            format!("job name {name:?} may only contain letters, digits, '-' and '_'"),
-        ));
-    }
-    let kind = match table.remove("kind") {
-        Some(toml::Value::String(kind)) => kind,
-        Some(_) => {
-            return Err(ctx.error(
-                &path.key("kind"),
-                format!("expected a string, one of: {}", K::NAMES.join(", ")),
-            ));
-        }
-        None => {
-            return Err(ctx.error(path, format!("missing key `kind`: one of {}", K::NAMES.join(", "))));
-        }
-    };
-    let mut common = toml::Table::new();
-    for key in COMMON_JOB_KEYS {
-        if let Some(value) = table.remove(*key) {
-            common.insert((*key).to_string(), value);
-        }
-    }
-    let common: CommonJobFields = ctx.deserialize(toml::Value::Table(common), path)?;
-    if common.timeout.as_std().is_zero() {
-        return Err(ctx.error(&path.key("timeout"), "timeout must be greater than 0s"));
-    }
-    let kubernetes: KubernetesSettings = match table.remove("kubernetes") {
-        Some(value) => ctx.deserialize(value, &path.key("kubernetes"))?,
-        None => KubernetesSettings::default(),
-    };
-    let settings = toml::Value::Table(table);
-    let Some(kind) = K::parse(&kind, settings, ctx, path) else {
-        return Err(ctx.error(
-            &path.key("kind"),
-            format!("unknown job kind {kind:?}, expected one of: {}", K::NAMES.join(", ")),
-        ));
-    };
-    let kind = kind?;
-    if let Err(error) = kind.validate().and(kubernetes.memory(kind.name()).map(drop)) {
-        let mut at = path.clone();
-        at.0.extend(error.path.0);
-        return Err(ctx.error(&at, error.message));
-    }
-    Ok(JobConfig {
-        name: name.to_string(),
-        schedule: common.schedule,
-        timezone: common.timezone,
-        timeout: common.timeout,
-        retries: common.retries,
-        backoff: common.backoff,
-        backoff_max: common.backoff_max,
-        enabled: common.enabled,
-        description: common.description,
-        kubernetes,
-        kind,
-    })
 }

@@ -18,6 +18,7 @@
 //! - The manifests do not depend on when they are generated (fixed reference time).
 
 mod cronjob;
+mod scan;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -27,8 +28,9 @@ use chrono::TimeZone;
 use serde::de::DeserializeOwned;
 
 use self::cronjob::{cronjob, metadata};
+use self::scan::{env_reference, inline_secret, scan_env, scan_files};
 use self::yaml::{Yaml, map};
-use crate::config::{HumanDuration, JobKinds, KeyPath, KubernetesSettings, Memory, Schedule, TimeZoneName};
+use crate::config::{HumanDuration, JobCommon, JobKinds, KeyPath, KubernetesSettings, Memory, Schedule, TimeZoneName};
 use crate::jobs::JobKind;
 
 pub use self::yaml::Yaml as YamlValue;
@@ -46,9 +48,6 @@ pub const SECRETS_DIR: &str = "/etc/almanac/secrets";
 pub const WORK_DIR: &str = "/var/lib/almanac";
 /// The non-root user of the image (distroless `nonroot`).
 pub const USER_ID: i64 = 65532;
-
-/// Same default as `[jobs.*] timeout` in config.rs (checked by a test).
-const DEFAULT_TIMEOUT: HumanDuration = HumanDuration::from_secs(3_600);
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -192,51 +191,6 @@ pub fn generate(file: &Path, source: &str, options: &Options) -> Result<Generate
     Ok(generated)
 }
 
-/// The first secret written in clear in jobs.toml (a `password`, `bearer_token`, `api_key`
-/// or `secret_access_key` that is not only a `${VAR}`, or a URL with a password), with the
-/// form to write instead.
-fn inline_secret(value: &toml::Value, path: &str) -> Option<(String, String)> {
-    const SECRET_KEYS: &[&str] = &["password", "bearer_token", "api_key", "secret_access_key"];
-    let toml::Value::Table(table) = value else { return None };
-    for (key, value) in table {
-        let here = if path.is_empty() {
-            key.clone()
-        } else {
-            format!("{path}.{key}")
-        };
-        match value {
-            toml::Value::Table(_) => {
-                if let Some(found) = inline_secret(value, &here) {
-                    return Some(found);
-                }
-            }
-            toml::Value::String(text) => {
-                let only_variable = text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
-                if SECRET_KEYS.contains(&key.as_str()) && !only_variable {
-                    let variable = here.replace(['.', '-'], "_").to_uppercase();
-                    let file = here.replace('.', "-");
-                    return Some((
-                        here,
-                        format!("{key}_file = \"{SECRETS_DIR}/{file}\" or {key} = \"${{{variable}}}\""),
-                    ));
-                }
-                if (key == "url" || key == "endpoint")
-                    && let Some(rest) = text.split_once("://").map(|(_, rest)| rest)
-                    && rest.split('/').next().is_some_and(|authority| authority.contains('@'))
-                    && !text.starts_with("${")
-                {
-                    return Some((
-                        here,
-                        "the URL without user:password@, and username + password_file".to_string(),
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 fn document(value: &Yaml) -> String {
     format!("{MARKER}\n{}", value.to_document())
 }
@@ -257,21 +211,6 @@ fn field<T: DeserializeOwned>(table: &toml::Table, key: &str) -> Result<Option<T
     })
 }
 
-/// The path of the first string holding a `${VAR}` reference.
-fn env_reference(value: &toml::Value, at: KeyPath) -> Option<KeyPath> {
-    match value {
-        toml::Value::String(text) if text.contains("${") => Some(at),
-        toml::Value::Table(table) => table
-            .iter()
-            .find_map(|(key, item)| env_reference(item, at.key(key.as_str()))),
-        toml::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(index, item)| env_reference(item, at.index(index))),
-        _ => None,
-    }
-}
-
 fn job_shape(name: &str, table: &toml::Table) -> Result<JobShape, (String, String)> {
     let kinds = || JobKind::NAMES.join(", ");
     let kind: String =
@@ -284,13 +223,27 @@ fn job_shape(name: &str, table: &toml::Table) -> Result<JobShape, (String, Strin
     }
     let kubernetes: KubernetesSettings = field(table, "kubernetes")?.unwrap_or_default();
     let memory = kubernetes.memory(&kind).map_err(|e| (e.path.to_string(), e.message))?;
+    // The common keys as the loader reads them (same defaults); `${VAR}` cannot shape a CronJob.
+    let common = toml::Value::Table(JobCommon::take(&mut table.clone()));
+    if let Some(at) = env_reference(&common, KeyPath::root()) {
+        return Err((
+            at.to_string(),
+            "cannot be taken from the environment in a CronJob".to_string(),
+        ));
+    }
+    let common: JobCommon = serde_path_to_error::deserialize(common).map_err(|e| {
+        (
+            KeyPath::root().join_serde(e.path()).to_string(),
+            e.inner().message().to_string(),
+        )
+    })?;
     Ok(JobShape {
         name: name.to_string(),
-        schedule: field(table, "schedule")?.ok_or(("schedule".to_string(), "missing key `schedule`".to_string()))?,
-        timezone: field(table, "timezone")?.unwrap_or_default(),
-        timeout: field(table, "timeout")?.unwrap_or(DEFAULT_TIMEOUT),
-        enabled: field(table, "enabled")?.unwrap_or(true),
-        description: field(table, "description")?,
+        schedule: common.schedule,
+        timezone: common.timezone,
+        timeout: common.timeout,
+        enabled: common.enabled,
+        description: common.description,
         kubernetes,
         memory,
     })
@@ -374,56 +327,6 @@ pub fn starting_deadline(schedule: &Schedule, timezone: TimeZoneName) -> i64 {
     (gap / 2).clamp(60, 3_600)
 }
 
-/// Collects `${NAME}` / `${NAME:-default}` references in string values.
-fn scan_env(value: &toml::Value, found: &mut std::collections::BTreeMap<String, bool>) {
-    match value {
-        toml::Value::String(text) => {
-            let mut rest = text.as_str();
-            while let Some(dollar) = rest.find('$') {
-                let after = &rest[dollar + 1..];
-                if let Some(tail) = after.strip_prefix('$') {
-                    rest = tail;
-                } else if let Some(body) = after.strip_prefix('{')
-                    && let Some(close) = body.find('}')
-                {
-                    let reference = &body[..close];
-                    let (name, has_default) = match reference.split_once(":-") {
-                        Some((name, _)) => (name, true),
-                        None => (reference, false),
-                    };
-                    let entry = found.entry(name.to_string()).or_insert(true);
-                    *entry &= has_default;
-                    rest = &body[close + 1..];
-                } else {
-                    rest = after;
-                }
-            }
-        }
-        toml::Value::Array(items) => items.iter().for_each(|item| scan_env(item, found)),
-        toml::Value::Table(table) => table.values().for_each(|item| scan_env(item, found)),
-        _ => {}
-    }
-}
-
-/// Collects `(key path, value)` of every `*_file` setting.
-fn scan_files(value: &toml::Value, path: &str, found: &mut BTreeSet<(String, String)>) {
-    if let toml::Value::Table(table) = value {
-        for (key, item) in table {
-            let at = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            match item {
-                toml::Value::String(file) if key.ends_with("_file") => {
-                    found.insert((at, file.clone()));
-                }
-                _ => scan_files(item, &at, found),
-            }
-        }
-    }
-}
-
 /// Writes the manifests into `out` and removes generated files (those starting with
 /// [`MARKER`]) that are no longer produced, e.g. of a job removed from jobs.toml.
 pub fn write(out: &Path, manifests: &[Manifest]) -> std::io::Result<Vec<PathBuf>> {
@@ -453,182 +356,5 @@ pub fn write(out: &Path, manifests: &[Manifest]) -> std::io::Result<Vec<PathBuf>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gen_one(table: &str) -> Result<Generated, K8sError> {
-        generate(Path::new("jobs.toml"), table, &Options::default())
-    }
-
-    #[test]
-    fn seconds_other_than_zero_are_refused() {
-        let error = gen_one("[jobs.a]\nkind = \"noop\"\nschedule = \"*/10 * * * * *\"\n").unwrap_err();
-        assert_eq!(error.key, "jobs.a.schedule");
-        assert!(error.message.contains("minute resolution"), "{error}");
-        let ok = gen_one("[jobs.a]\nkind = \"noop\"\nschedule = \"0 30 3 * * *\"\n").unwrap();
-        assert!(ok.manifests[1].content.contains("schedule: \"30 3 * * *\""));
-    }
-
-    #[test]
-    fn both_day_fields_restricted_is_refused() {
-        let error = gen_one("[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 1 * Mon\"\n").unwrap_err();
-        assert!(error.message.contains("either"), "{error}");
-    }
-
-    #[test]
-    fn inline_secrets_are_refused_with_the_form_to_use() {
-        let base = "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n";
-        let error = gen_one(&format!(
-            "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\nusername = \"u\"\npassword = \"hunter2\"\n{base}"
-        ))
-        .unwrap_err();
-        assert_eq!(error.key, "smtp.password");
-        assert!(
-            error
-                .message
-                .contains("password_file = \"/etc/almanac/secrets/smtp-password\""),
-            "{error}"
-        );
-        assert!(!error.to_string().contains("hunter2"), "{error}");
-        let error = gen_one(&format!("[search]\nurl = \"https://u:pw@es:9200\"\n{base}")).unwrap_err();
-        assert_eq!(error.key, "search.url");
-        assert!(!error.to_string().contains("pw@"), "{error}");
-        gen_one(&format!(
-            "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\nusername = \"u\"\npassword = \"${{SMTP_PASSWORD}}\"\n{base}"
-        ))
-        .unwrap();
-    }
-
-    #[test]
-    fn deadlines() {
-        assert_eq!(active_deadline(HumanDuration::from_secs(600)), 900);
-        assert_eq!(active_deadline(HumanDuration::from_secs(6 * 3_600)), 6 * 3_600 + 2_160);
-        let daily: Schedule = "0 7 * * *".parse().unwrap();
-        assert_eq!(starting_deadline(&daily, TimeZoneName(chrono_tz::Europe::Paris)), 3_600);
-        let often: Schedule = "*/5 * * * *".parse().unwrap();
-        assert_eq!(starting_deadline(&often, TimeZoneName::default()), 150);
-    }
-
-    #[test]
-    fn default_timeout_matches_the_config_loader() {
-        let config = crate::config::parse::<crate::jobs::JobKind>(
-            Path::new("jobs.toml"),
-            "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n",
-            &|_| None,
-        )
-        .unwrap();
-        assert_eq!(config.jobs["a"].timeout, DEFAULT_TIMEOUT);
-    }
-
-    #[test]
-    fn secret_files_env_vars_and_disabled_jobs() {
-        let generated = gen_one(
-            "[smtp]\nhost = \"${SMTP_HOST}\"\nfrom = \"a@b\"\nusername = \"u\"\n\
-             password_file = \"/etc/almanac/secrets/smtp-password\"\n\
-             [prometheus]\nurl = \"${PROMETHEUS_URL:-http://p:9090}\"\nca_file = \"/ca.pem\"\n\
-             [jobs.Old_Job]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\nenabled = false\n",
-        )
-        .unwrap();
-        assert_eq!(generated.secret_files, ["smtp-password"]);
-        assert_eq!(
-            generated.env_vars,
-            [("PROMETHEUS_URL".to_string(), true), ("SMTP_HOST".to_string(), false)]
-        );
-        assert_eq!(generated.warnings.len(), 1, "{:?}", generated.warnings);
-        let cronjob = &generated.manifests[1];
-        assert_eq!(cronjob.file_name, "cronjob-old-job.yaml");
-        assert!(cronjob.content.contains("suspend: true"));
-        assert!(cronjob.content.contains("secretName: almanac-files"));
-        assert!(cronjob.content.contains("      - run\n") || cronjob.content.contains("- Old_Job"));
-    }
-
-    fn pod(generated: &Generated) -> &str {
-        &generated.manifests[1].content
-    }
-
-    #[test]
-    fn memory_defaults_per_kind_and_overrides() {
-        for (kind, request, limit) in crate::config::MEMORY_DEFAULTS {
-            let generated = gen_one(&format!("[jobs.a]\nkind = \"{kind}\"\nschedule = \"0 7 * * *\"\n")).unwrap();
-            let resources = format!(
-                "              resources:\n                requests:\n                  cpu: \"50m\"\n\
-                 \x20                 memory: \"{request}\"\n                limits:\n                  memory: \"{limit}\"\n"
-            );
-            assert!(pod(&generated).contains(&resources), "{kind}:\n{}", pod(&generated));
-        }
-        let generated = gen_one(
-            "[jobs.a]\nkind = \"log-retention\"\nschedule = \"0 7 * * *\"\n\
-             [jobs.a.kubernetes]\nmemory_request = \"100Mi\"\nmemory_limit = \"1Gi\"\n",
-        )
-        .unwrap();
-        assert!(pod(&generated).contains("memory: \"100Mi\"\n"), "{}", pod(&generated));
-        assert!(pod(&generated).contains("memory: \"1Gi\"\n"), "{}", pod(&generated));
-    }
-
-    #[test]
-    fn every_job_kind_has_memory_defaults() {
-        for kind in JobKind::NAMES {
-            assert!(crate::config::default_memory(kind).is_some(), "{kind}");
-        }
-        assert_eq!(crate::config::MEMORY_DEFAULTS.len(), JobKind::NAMES.len());
-    }
-
-    #[test]
-    fn service_account_only_when_set_and_never_the_api_token() {
-        let generated = gen_one("[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n").unwrap();
-        assert!(!pod(&generated).contains("serviceAccountName"), "{}", pod(&generated));
-        assert!(pod(&generated).contains("automountServiceAccountToken: false\n"));
-        let generated = gen_one(
-            "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n[jobs.a.kubernetes]\nservice_account = \"almanac-a\"\n",
-        )
-        .unwrap();
-        assert!(
-            pod(&generated).contains(
-                "          restartPolicy: Never\n          serviceAccountName: almanac-a\n          \
-                 automountServiceAccountToken: false\n"
-            ),
-            "{}",
-            pod(&generated)
-        );
-    }
-
-    #[test]
-    fn bad_kubernetes_settings_and_kinds_are_refused() {
-        let job = |extra: &str| format!("[jobs.a]\nkind = \"report\"\nschedule = \"0 7 * * *\"\n{extra}");
-        let refused = |source: String| gen_one(&source).unwrap_err();
-        let error = refused(job("[jobs.a.kubernetes]\nservice_account = \"Almanac_SA\"\n"));
-        assert_eq!(error.key, "jobs.a.kubernetes.service_account");
-        assert!(error.message.contains("DNS-1123"), "{error}");
-        let error = refused(job("[jobs.a.kubernetes]\nmemory_limit = \"512MB\"\n"));
-        assert_eq!(error.key, "jobs.a.kubernetes.memory_limit");
-        assert!(error.message.contains("unknown suffix"), "{error}");
-        let error = refused(job("[jobs.a.kubernetes]\nmemory_request = \"200Mi\"\n"));
-        assert_eq!(error.key, "jobs.a.kubernetes.memory_request");
-        assert!(
-            error
-                .message
-                .contains("above the default memory_limit of a report job (128Mi)"),
-            "{error}"
-        );
-        let error = refused(job("[jobs.a.kubernetes]\nservice_account = \"${SA}\"\n"));
-        assert_eq!(error.key, "jobs.a.kubernetes.service_account");
-        assert!(error.message.contains("environment"), "{error}");
-        let error = refused(job("[jobs.a.kubernetes]\nservice_acount = \"x\"\n"));
-        assert!(error.message.contains("unknown field"), "{error}");
-        let error = refused("[jobs.a]\nschedule = \"0 7 * * *\"\n".into());
-        assert_eq!(error.key, "jobs.a.kind");
-        let error = refused("[jobs.a]\nkind = \"backup\"\nschedule = \"0 7 * * *\"\n".into());
-        assert!(error.message.contains("unknown job kind \"backup\""), "{error}");
-    }
-
-    #[test]
-    fn kubernetes_settings_match_the_config_loader() {
-        let source = "[jobs.a]\nkind = \"noop\"\nschedule = \"0 7 * * *\"\n\
-                      [jobs.a.kubernetes]\nservice_account = \"almanac-a\"\nmemory_limit = \"96Mi\"\n";
-        let config = crate::config::parse::<JobKind>(Path::new("jobs.toml"), source, &|_| None).unwrap();
-        let settings = &config.jobs["a"].kubernetes;
-        assert_eq!(settings.service_account.as_ref().map(|s| s.as_str()), Some("almanac-a"));
-        assert_eq!(settings.memory("noop").unwrap().limit.as_str(), "96Mi");
-        assert!(pod(&gen_one(source).unwrap()).contains("memory: \"96Mi\"\n"));
-    }
-}
+#[path = "k8s/tests.rs"]
+mod tests;

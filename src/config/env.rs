@@ -29,15 +29,22 @@ pub fn expand_tree(
     Ok(())
 }
 
-/// Expands one string.
-pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
+/// A piece of a string value: literal text or a `${NAME}` / `${NAME:-default}` reference.
+enum Piece<'a> {
+    Text(&'a str),
+    Var { name: &'a str, default: Option<&'a str> },
+}
+
+/// Splits a string into text and references (`$$` is the text `$`); the one parser of the
+/// syntax, for expansion and for `almanac k8s`' list of variables.
+fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
     let mut rest = text;
     while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
+        out.push(Piece::Text(&rest[..dollar]));
         let after = &rest[dollar + 1..];
         if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
+            out.push(Piece::Text("$"));
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
             let close = body
@@ -53,7 +60,24 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
                     "invalid environment variable name {name:?} in \"${{{reference}}}\""
                 ));
             }
-            match (lookup(name).filter(|v| !v.is_empty()), default) {
+            out.push(Piece::Var { name, default });
+            rest = &body[close + 1..];
+        } else {
+            out.push(Piece::Text("$"));
+            rest = after;
+        }
+    }
+    out.push(Piece::Text(rest));
+    Ok(out)
+}
+
+/// Expands one string.
+pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for piece in pieces(text)? {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var { name, default } => match (lookup(name).filter(|v| !v.is_empty()), default) {
                 (Some(found), _) => out.push_str(&found),
                 (None, Some(default)) => out.push_str(default),
                 (None, None) => {
@@ -61,15 +85,21 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
                         "environment variable {name} is not set (write \"${{{name}:-default}}\" to give a default)"
                     ));
                 }
-            }
-            rest = &body[close + 1..];
-        } else {
-            out.push('$');
-            rest = after;
+            },
         }
     }
-    out.push_str(rest);
     Ok(out)
+}
+
+/// The variables a string refers to, each with whether the reference has a default.
+pub fn references(text: &str) -> Result<Vec<(String, bool)>, String> {
+    Ok(pieces(text)?
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Var { name, default } => Some((name.to_string(), default.is_some())),
+            Piece::Text(_) => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -93,6 +123,19 @@ mod tests {
         );
         assert_eq!(expand("${EMPTY:-fallback}", &env).unwrap(), "fallback");
         assert_eq!(expand("cost: $$5 and $x", &env).unwrap(), "cost: $5 and $x");
+    }
+
+    #[test]
+    fn references_are_listed_with_whether_they_have_a_default() {
+        assert_eq!(
+            references("a ${X} $${NOT} ${Y:-d} ${X:-e}").unwrap(),
+            [
+                ("X".to_string(), false),
+                ("Y".to_string(), true),
+                ("X".to_string(), true)
+            ]
+        );
+        assert!(references("${bad name}").is_err());
     }
 
     #[test]
