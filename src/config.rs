@@ -114,14 +114,11 @@ impl Section {
 }
 
 impl<K> Config<K> {
-    pub fn job(&self, name: &str) -> Result<&JobConfig<K>, String> {
-        self.jobs.get(name).ok_or_else(|| {
-            let names: Vec<&str> = self.jobs.keys().map(String::as_str).collect();
-            format!(
-                "no job named {name:?} in {}; jobs: {}",
-                self.file.display(),
-                names.join(", ")
-            )
+    pub fn job(&self, name: &str) -> Result<&JobConfig<K>, UnknownJob> {
+        self.jobs.get(name).ok_or_else(|| UnknownJob {
+            name: name.to_string(),
+            file: self.file.display().to_string(),
+            jobs: self.jobs.keys().cloned().collect::<Vec<_>>().join(", "),
         })
     }
 
@@ -155,6 +152,15 @@ pub struct JobConfig<K> {
     /// `[jobs.<name>.kubernetes]`: only `almanac k8s` uses it; checked at load all the same.
     pub kubernetes: KubernetesSettings,
     pub kind: K,
+}
+
+/// A job name that jobs.toml does not define (`almanac run <job>`).
+#[derive(Debug, thiserror::Error)]
+#[error("no job named {name:?} in {file}; jobs: {jobs}")]
+pub struct UnknownJob {
+    pub name: String,
+    pub file: String,
+    pub jobs: String,
 }
 
 /// Cross-field problems a job kind's settings can report, relative to the job's table.

@@ -90,6 +90,23 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// The progress bar of a job moving `count` documents of `index` (archive, restore): on a
+/// terminal with `--progress`, hidden otherwise. The `msg` slot shows extra state.
+pub fn documents_bar(show: bool, index: &str, count: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(count);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {human_pos}/{human_len} docs {per_sec} {msg} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(index.to_string());
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,7 +155,7 @@ pub async fn run_job(
     options: RunOptions,
     now: DateTime<Utc>,
     cancel: CancellationToken,
-) -> Result<RunReport, String> {
+) -> Result<RunReport, crate::config::UnknownJob> {
     let job = config.job(name)?.clone();
     let run_id = uuid::Uuid::now_v7().to_string();
     let span = tracing::info_span!("run", job = %job.name, kind = job.kind.name(), run_id = %run_id);

@@ -7,16 +7,40 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
 use crate::config::{SmtpConfig, SmtpTls};
 
+/// Why the transport cannot be built from `[smtp]`.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("[smtp] {0}")]
+    CaFile(#[from] crate::clients::tls::TlsFileError),
+    #[error("[smtp] ca_file {path}: {cause}")]
+    Certificate { path: String, cause: String },
+    #[error("TLS setup for {host}: {cause}")]
+    Tls { host: String, cause: String },
+}
+
 /// Builds the transport for `config`.
-pub fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+pub fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SetupError> {
     let mut tls = TlsParameters::builder(config.host.clone());
-    if let Some(ca_file) = &config.ca_file {
-        let pem = std::fs::read(ca_file).map_err(|e| format!("cannot read smtp.ca_file {}: {e}", ca_file.display()))?;
-        let cert =
-            Certificate::from_pem(&pem).map_err(|e| format!("invalid smtp.ca_file {}: {e}", ca_file.display()))?;
+    let files = crate::config::TlsFiles {
+        ca_file: config.ca_file.clone(),
+        ..Default::default()
+    };
+    if let Some(pem) = crate::clients::tls::ca_pem(&files)? {
+        let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::Certificate {
+            path: files
+                .ca_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+                .to_string(),
+            cause: e.to_string(),
+        })?;
         tls = tls.add_root_certificate(cert);
     }
-    let tls = tls.build().map_err(|e| format!("TLS setup for {}: {e}", config.host))?;
+    let tls = tls.build().map_err(|e| SetupError::Tls {
+        host: config.host.clone(),
+        cause: e.to_string(),
+    })?;
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
         .port(config.port())
         .timeout(Some(config.timeout.as_std()))
@@ -32,12 +56,19 @@ pub fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executo
 }
 
 /// Connects (and negotiates TLS) without sending anything.
-pub async fn check_connection(config: &SmtpConfig) -> Result<(), String> {
+pub async fn check_connection(config: &SmtpConfig) -> Result<(), SendError> {
     let transport = transport(config)?;
+    let server = format!("{}:{}", config.host, config.port());
     match transport.test_connection().await {
         Ok(true) => Ok(()),
-        Ok(false) => Err("the server did not accept the connection".into()),
-        Err(error) => Err(error.to_string()),
+        Ok(false) => Err(SendError::Connection {
+            server,
+            message: "the server did not accept the connection".into(),
+        }),
+        Err(error) => Err(SendError::Connection {
+            server,
+            message: error.to_string(),
+        }),
     }
 }
 
@@ -45,8 +76,8 @@ pub async fn check_connection(config: &SmtpConfig) -> Result<(), String> {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The transport could not be built from `[smtp]`.
-    #[error("SMTP setup: {0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// The server refused for good (5xx): retrying would not help.
     #[error("SMTP server {server} refused the email permanently: {message}")]
     Permanent { server: String, message: String },
@@ -78,7 +109,7 @@ pub async fn send_with_retries(
 ) -> Result<u32, SendError> {
     use lettre::AsyncTransport;
     let server = format!("{}:{}", config.host, config.port());
-    let transport = transport(config).map_err(SendError::Setup)?;
+    let transport = transport(config)?;
     let mut delay = backoff;
     let mut attempt = 0;
     loop {

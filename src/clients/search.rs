@@ -71,13 +71,25 @@ pub struct Shards {
     pub failed: u64,
 }
 
+/// A search or count that not every shard answered.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: only {successful} of {total} shards answered ({failed} failed): the answer is partial")]
+pub struct PartialAnswer {
+    pub what: String,
+    pub total: u64,
+    pub successful: u64,
+    pub failed: u64,
+}
+
 impl Shards {
-    pub fn check(&self, what: &str) -> Result<(), String> {
+    pub fn check(&self, what: &str) -> Result<(), PartialAnswer> {
         if self.failed > 0 || self.successful < self.total {
-            return Err(format!(
-                "{what}: only {} of {} shards answered ({} failed): the answer is partial",
-                self.successful, self.total, self.failed
-            ));
+            return Err(PartialAnswer {
+                what: what.to_string(),
+                total: self.total,
+                successful: self.successful,
+                failed: self.failed,
+            });
         }
         Ok(())
     }
@@ -271,7 +283,9 @@ impl SearchClient {
         };
         let shards: Shards =
             serde_json::from_value(value["_shards"].clone()).map_err(|_| decode(format!("no _shards in {value}")))?;
-        shards.check(&format!("_count of {index}")).map_err(decode)?;
+        shards
+            .check(&format!("_count of {index}"))
+            .map_err(|e| decode(e.to_string()))?;
         value["count"]
             .as_u64()
             .ok_or_else(|| decode(format!("no count in {value}")))

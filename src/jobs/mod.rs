@@ -2,6 +2,7 @@
 //! job builds before touching anything, the outcome it returns, and its error type.
 
 pub mod clock;
+pub mod connect;
 pub mod log_retention;
 pub mod noop;
 pub mod report;

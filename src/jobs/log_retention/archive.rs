@@ -108,7 +108,7 @@ async fn archive_blocked(
     }
     let time_range = time_range(search, index, &settings.timestamp_field).await;
     let cluster = search.cluster().await.unwrap_or_default();
-    let bar = progress_bar(ctx.options.progress, index, count);
+    let bar = crate::output::documents_bar(ctx.options.progress, index, count);
     let shards = index_settings
         .get("index.number_of_shards")
         .and_then(|v| v.as_str())
@@ -337,19 +337,4 @@ async fn time_range(search: &SearchClient, index: &str, field: &str) -> Option<T
         min: pick("min"),
         max: pick("max"),
     })
-}
-
-fn progress_bar(show: bool, index: &str, count: u64) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(count);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {human_pos}/{human_len} docs {per_sec} {msg} ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(index.to_string());
-    bar
 }

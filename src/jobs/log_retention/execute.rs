@@ -14,7 +14,7 @@ use super::tiers::{Action, SkipReason};
 use super::{archive, lock, manifest};
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
-use crate::jobs::{JobContext, JobError, Outcome, Status};
+use crate::jobs::{JobContext, JobError, Outcome, Status, connect};
 
 /// Archive folders under the store's prefix, by index name.
 pub async fn archives(store: &ArchiveStore) -> Result<BTreeMap<String, ArchiveState>, JobError> {
@@ -38,19 +38,8 @@ pub async fn archives(store: &ArchiveStore) -> Result<BTreeMap<String, ArchiveSt
 }
 
 async fn clients(ctx: &JobContext, settings: &Settings) -> Result<(SearchClient, ArchiveStore), JobError> {
-    let search = ctx
-        .config
-        .search
-        .as_ref()
-        .ok_or_else(|| JobError::Usage("[search] is missing".into()))?;
-    let s3 = ctx
-        .config
-        .s3
-        .as_ref()
-        .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
-    let mut store = ArchiveStore::new(s3).await?;
-    store.prefix = settings.prefix_in(s3).to_string();
-    Ok((SearchClient::new(search)?, store))
+    let store = connect::archive(&ctx.config, |s3| settings.prefix_in(s3).to_string()).await?;
+    Ok((connect::search(&ctx.config)?, store))
 }
 
 /// What the plan is decided from: one call per kind of fact, manifests 16 at a time.

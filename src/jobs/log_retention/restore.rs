@@ -66,7 +66,7 @@ fn find_job<'a>(config: &'a Config, job: Option<&str>) -> Result<(&'a str, &'a S
     });
     match job {
         Some(name) => {
-            let job = config.job(name).map_err(JobError::Usage)?;
+            let job = config.job(name).map_err(|e| JobError::Usage(e.to_string()))?;
             match &job.kind {
                 JobKind::LogRetention(settings) => Ok((job.name.as_str(), settings)),
                 other => Err(JobError::Usage(format!(
@@ -132,17 +132,8 @@ pub async fn restore(
             )));
         }
     }
-    let search = config
-        .search
-        .as_ref()
-        .ok_or_else(|| JobError::Usage("[search] is missing".into()))?;
-    let s3 = config
-        .s3
-        .as_ref()
-        .ok_or_else(|| JobError::Usage("[s3] is missing".into()))?;
-    let search = SearchClient::new(search)?;
-    let mut store = ArchiveStore::new(s3).await?;
-    store.prefix = settings.prefix_in(s3).to_string();
+    let search = crate::jobs::connect::search(&config)?;
+    let store = crate::jobs::connect::archive(&config, |s3| settings.prefix_in(s3).to_string()).await?;
     let run_id = uuid::Uuid::now_v7().to_string();
     let lock = super::lock::RunLock::acquire(&store, &format!("restore ({job_name})"), &run_id).await?;
     let result = restore_locked(settings, &search, &store, index, as_name, progress).await;
@@ -195,19 +186,7 @@ async fn restore_locked(
             &serde_json::json!({"settings": index_settings, "mappings": plain_mappings(&manifest.mappings)}),
         )
         .await?;
-    let bar = if progress {
-        let bar = indicatif::ProgressBar::new(manifest.doc_count);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {human_pos}/{human_len} docs {per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(target.to_string());
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::output::documents_bar(progress, target, manifest.doc_count);
     let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.restore_parallel));
     let mut tasks = tokio::task::JoinSet::new();
     for part in &manifest.parts {

@@ -16,12 +16,7 @@ use crate::clients::prometheus::admin::{AdminClient, AdminError, Server};
 use crate::jobs::{JobContext, JobError, Outcome, Status};
 
 fn clients(ctx: &JobContext) -> Result<(PrometheusClient, AdminClient), JobError> {
-    let endpoint = ctx
-        .config
-        .prometheus
-        .as_ref()
-        .ok_or_else(|| JobError::Usage("the tsdb-retention job needs a [prometheus] section".into()))?;
-    let client = PrometheusClient::new(endpoint)?;
+    let client = crate::jobs::connect::prometheus(&ctx.config)?;
     let admin = AdminClient::new(client.http().clone());
     Ok((client, admin))
 }
