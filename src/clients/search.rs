@@ -273,6 +273,26 @@ impl SearchClient {
         self.json_value(Method::POST, &path, None).await.map(|_| ())
     }
 
+    /// The smallest and largest value of `field` in `index` (min/max aggregations), each as
+    /// the engine formats it (`value_as_string` for dates), `None` when the index has none.
+    pub async fn min_max(
+        &self,
+        index: &str,
+        field: &str,
+    ) -> Result<(Option<serde_json::Value>, Option<serde_json::Value>), HttpError> {
+        let path = format!("/{}/_search?allow_partial_search_results=false", path_segment(index));
+        let body = serde_json::json!({"size": 0, "aggs": {"min": {"min": {"field": field}}, "max": {"max": {"field": field}}}});
+        let value = self.json_value(Method::POST, &path, Some(&body)).await?;
+        let pick = |name: &str| {
+            let agg = &value["aggregations"][name];
+            agg.get("value_as_string")
+                .cloned()
+                .or_else(|| agg.get("value").cloned())
+                .filter(|v| !v.is_null())
+        };
+        Ok((pick("min"), pick("max")))
+    }
+
     /// Exact document count (`_count`, no query); an error when a shard did not answer.
     pub async fn count(&self, index: &str) -> Result<u64, HttpError> {
         let path = format!("/{}/_count", path_segment(index));

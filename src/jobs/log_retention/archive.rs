@@ -314,27 +314,10 @@ async fn verify_part(store: &ArchiveStore, key: &str, part: &manifest::Part) -> 
 }
 
 async fn time_range(search: &SearchClient, index: &str, field: &str) -> Option<TimeRange> {
-    let path = format!(
-        "/{}/_search?allow_partial_search_results=false",
-        crate::clients::search::path_segment(index)
-    );
-    let body =
-        serde_json::json!({"size": 0, "aggs": {"min": {"min": {"field": field}}, "max": {"max": {"field": field}}}});
-    let http = search.http();
-    let value: serde_json::Value = http
-        .json(http.request(reqwest::Method::POST, &path).json(&body), &path)
-        .await
-        .ok()?;
-    let pick = |name: &str| {
-        let agg = &value["aggregations"][name];
-        agg.get("value_as_string")
-            .cloned()
-            .or_else(|| agg.get("value").cloned())
-            .filter(|v| !v.is_null())
-    };
+    let (min, max) = search.min_max(index, field).await.ok()?;
     Some(TimeRange {
         field: field.to_string(),
-        min: pick("min"),
-        max: pick("max"),
+        min,
+        max,
     })
 }

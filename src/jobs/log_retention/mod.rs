@@ -9,6 +9,7 @@ pub mod export;
 pub mod lock;
 pub mod manifest;
 pub mod ndjson;
+mod part;
 pub mod placement;
 pub mod plan;
 pub mod restore;
