@@ -9,7 +9,7 @@ use almanac::clients::http::{Auth, HttpClient};
 use almanac::clients::prometheus::PrometheusClient;
 use almanac::config::{HumanDuration, S3Config, SmtpConfig, SmtpTls};
 use chrono::{TimeZone, Utc};
-use support::{PrivateServer, harness_env};
+use support::{PrivateServer, harness_env, unique};
 
 fn http(url: &str) -> HttpClient {
     HttpClient::build(
@@ -19,10 +19,6 @@ fn http(url: &str) -> HttpClient {
         &Default::default(),
     )
     .unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
 #[tokio::test]

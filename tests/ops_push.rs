@@ -6,14 +6,10 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::Workspace;
+use support::{Workspace, unique};
 
 fn gateway() -> String {
     support::harness_env("ALMANAC_TEST_PUSHGATEWAY_URL")
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// The samples of the group `job=<job>`: family name -> [(labels, value)].

@@ -15,9 +15,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-pub fn unique(tag: &str) -> String {
-    format!("t{}{tag}", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
+pub use super::support::unique;
 
 /// One search engine of the test matrix: a node the harness starts (`scripts/harness/svc/<service>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -184,3 +184,30 @@ impl Drop for PrivateServer {
         self.stop();
     }
 }
+
+/// A name no other test (or earlier run) uses: `tag` after a random lowercase prefix, valid as
+/// an index, bucket, job or metric-label value.
+pub fn unique(tag: &str) -> String {
+    format!("t{}{tag}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// The one file with extension `ext` in `dir`.
+pub fn only_file(dir: &Path, ext: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    assert_eq!(found.len(), 1, "one .{ext} in {}: {found:?}", dir.display());
+    found[0].clone()
+}
+
+/// A private Prometheus whose TSDB holds `openmetrics` (backfilled with promtool before it
+/// starts). The directory holds the seed file; keep it while the server runs.
+pub fn seeded_prometheus(openmetrics: &str) -> (PrivateServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seed.om");
+    std::fs::write(&path, openmetrics).unwrap();
+    let server = PrivateServer::start("prometheus", &[("ALMANAC_SEED_OPENMETRICS", path.to_str().unwrap())]);
+    (server, dir)
+}
