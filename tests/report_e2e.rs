@@ -3,21 +3,17 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use almanac::jobs::report::synth;
 use chrono::NaiveDate;
-use support::{PrivateServer, Workspace, harness_env};
+use support::{PrivateServer, Workspace, harness_env, only_file};
 
 const TZ: &str = "Europe/Paris";
 
 /// A private Prometheus holding the synthetic day `date` and the day before.
 fn seeded_prometheus(date: NaiveDate) -> (PrivateServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seed.om");
-    std::fs::write(&path, synth::openmetrics(date, TZ.parse().unwrap())).unwrap();
-    let server = PrivateServer::start("prometheus", &[("ALMANAC_SEED_OPENMETRICS", path.to_str().unwrap())]);
-    (server, dir)
+    support::seeded_prometheus(&synth::openmetrics(date, TZ.parse().unwrap()))
 }
 
 fn jobs_toml(prometheus: &str, extra_sections: &str, job_extra: &str, out: &Path) -> String {
@@ -151,16 +147,6 @@ fn expected(truth: &synth::Truth) -> Vec<String> {
         ),
         format!("↑ {:.1} %", (truth.error_ratio / truth.prev_error_ratio - 1.0) * 100.0),
     ]
-}
-
-fn only_file(dir: &Path, ext: &str) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    assert_eq!(found.len(), 1, "one .{ext} in {}: {found:?}", dir.display());
-    found[0].clone()
 }
 
 #[test]

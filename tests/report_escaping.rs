@@ -5,10 +5,10 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use support::{PrivateServer, Workspace};
+use support::{PrivateServer, Workspace, only_file};
 
 /// Label values an exporter may pass through from anyone (paths, user agents, index names).
 const HOSTILE: [&str; 5] = [
@@ -54,11 +54,7 @@ fn openmetrics(extra: &[(&str, f64)]) -> String {
 }
 
 fn seeded_prometheus(extra: &[(&str, f64)]) -> (PrivateServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seed.om");
-    std::fs::write(&path, openmetrics(extra)).unwrap();
-    let server = PrivateServer::start("prometheus", &[("ALMANAC_SEED_OPENMETRICS", path.to_str().unwrap())]);
-    (server, dir)
+    support::seeded_prometheus(&openmetrics(extra))
 }
 
 /// A TOML basic string holding `text` exactly.
@@ -96,16 +92,6 @@ fn run_report(ws: &Workspace) -> support::Run {
     let date = day();
     let now = format!("{}T08:00:00Z", date.succ_opt().unwrap());
     ws.almanac(&["run", "r", "--date", &date.to_string(), "--now", &now], &[])
-}
-
-fn only_file(dir: &Path, ext: &str) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    assert_eq!(found.len(), 1, "one .{ext} in {}: {found:?}", dir.display());
-    found[0].clone()
 }
 
 /// The raw .eml and its decoded text and HTML parts.

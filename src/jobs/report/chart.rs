@@ -33,6 +33,19 @@ fn register_fonts() {
     });
 }
 
+/// Why a chart could not be drawn; shown as the panel's "no data: <reason>".
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// plotters failed (its error type is generic over the backend, hence the text).
+    #[error("chart drawing failed: {0}")]
+    Draw(String),
+    #[error("chart encoding failed: {0}")]
+    Encode(png::EncodingError),
+    /// The drawing task panicked or was cancelled.
+    #[error("the chart could not be drawn: {0}")]
+    Aborted(String),
+}
+
 /// One line of a chart, after top-N folding.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -133,7 +146,7 @@ pub fn render(
     step: u64,
     tz: Tz,
     top: usize,
-) -> Result<Option<Chart>, String> {
+) -> Result<Option<Chart>, ChartError> {
     register_fonts();
     let named = series
         .iter()
@@ -163,7 +176,7 @@ pub fn render(
     let mut buffer = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
-        let error = |e: &dyn std::fmt::Display| format!("chart drawing failed: {e}");
+        let error = |e: &dyn std::fmt::Display| ChartError::Draw(e.to_string());
         root.fill(&WHITE).map_err(|e| error(&e))?;
         let mut chart = ChartBuilder::on(&root)
             .margin_top(20)
@@ -225,21 +238,21 @@ pub fn render(
         root.present().map_err(|e| error(&e))?;
     }
     Ok(Some(Chart {
-        png: encode_png(&buffer, WIDTH, HEIGHT)?,
+        png: encode_png(&buffer, WIDTH, HEIGHT).map_err(ChartError::Encode)?,
         width: WIDTH,
         height: HEIGHT,
         lines,
     }))
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-    writer.write_image_data(rgb).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
     Ok(out)
 }
 
@@ -297,5 +310,12 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_png_of_the_wrong_size_is_a_typed_encoding_error() {
+        let error = encode_png(&[0; 5], 2, 2).unwrap_err();
+        let error = ChartError::Encode(error);
+        assert!(error.to_string().starts_with("chart encoding failed: "), "{error}");
     }
 }

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use lettre::Message;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::address::AddressError;
+use lettre::message::header::{ContentType, ContentTypeErr, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
@@ -51,13 +52,32 @@ pub fn message_id(job: &str, day: NaiveDate, from: &str) -> String {
     format!("<report.{safe}.{day}.{hash}@{domain}>")
 }
 
-fn mailbox(text: &str, what: &str) -> Result<Mailbox, String> {
-    text.parse()
-        .map_err(|e| format!("invalid {what} address {text:?}: {e}"))
+/// Why the message could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MimeError {
+    #[error("invalid {what} address {text:?}")]
+    Address {
+        what: &'static str,
+        text: String,
+        #[source]
+        source: AddressError,
+    },
+    #[error("invalid content type")]
+    ContentType(#[from] ContentTypeErr),
+    #[error("cannot build the email")]
+    Build(#[from] lettre::error::Error),
+}
+
+fn mailbox(text: &str, what: &'static str) -> Result<Mailbox, MimeError> {
+    text.parse().map_err(|source| MimeError::Address {
+        what,
+        text: text.to_string(),
+        source,
+    })
 }
 
 /// Builds the MIME message.
-pub fn build(email: &Email) -> Result<Message, String> {
+pub fn build(email: &Email) -> Result<Message, MimeError> {
     let mut builder = Message::builder()
         .from(mailbox(&email.from, "from")?)
         .subject(&email.subject)
@@ -70,7 +90,7 @@ pub fn build(email: &Email) -> Result<Message, String> {
         builder = builder.cc(mailbox(cc, "cc")?);
     }
     let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
-    let png = ContentType::parse("image/png").map_err(|e| e.to_string())?;
+    let png = ContentType::parse("image/png")?;
     for image in &email.images {
         related = related.singlepart(
             Attachment::new_inline_with_name(image.cid.clone(), image.cid.clone()).body(image.png.clone(), png.clone()),
@@ -79,9 +99,7 @@ pub fn build(email: &Email) -> Result<Message, String> {
     let body = MultiPart::alternative()
         .singlepart(SinglePart::plain(email.text.clone()))
         .multipart(related);
-    let mut message = builder
-        .multipart(body)
-        .map_err(|e| format!("cannot build the email: {e}"))?;
+    let mut message = builder.multipart(body)?;
     message.headers_mut().insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("X-Almanac-Run-Id"),
         email.run_id.clone(),

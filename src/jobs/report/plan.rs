@@ -1,0 +1,277 @@
+//! The plan of the `report` job, built without I/O: the report day and its bounds, and every
+//! query a run will make, in a stable order (what `--dry-run` prints).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::Settings;
+use super::day::{day_bounds, promql_duration};
+use super::query::{self, QuerySpec, When};
+use crate::config::SmtpConfig;
+use crate::jobs::JobError;
+use crate::output::Table;
+
+/// One query the run will make.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedQuery {
+    pub panel: String,
+    pub purpose: &'static str,
+    pub expr: String,
+    /// Instant query time (unix seconds), or `None` for a range query.
+    pub time: Option<i64>,
+    /// Range query `[start, end, step]` (unix seconds, seconds).
+    pub range: Option<[i64; 3]>,
+}
+
+/// What a run will do.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub day: NaiveDate,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub prev_start: DateTime<Utc>,
+    pub prev_end: DateTime<Utc>,
+    /// The day as a PromQL range (`23h`, `24h`, `25h`).
+    pub range: String,
+    pub prometheus: String,
+    pub prometheus_version: String,
+    /// `smtp://host:port` or the output directory.
+    pub delivery: String,
+    pub recipients: Vec<String>,
+    pub queries: Vec<PlannedQuery>,
+}
+
+impl Plan {
+    /// The report day and the day before.
+    pub fn days(&self) -> Days {
+        Days {
+            start: self.start,
+            end: self.end,
+            prev_start: self.prev_start,
+            prev_end: self.prev_end,
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut out = format!(
+            "report for {} ({} → {}, range {}) from {} (Prometheus {})\ndelivery: {}{}\n\n",
+            self.day,
+            self.start.to_rfc3339(),
+            self.end.to_rfc3339(),
+            self.range,
+            self.prometheus,
+            self.prometheus_version,
+            self.delivery,
+            if self.recipients.is_empty() {
+                String::new()
+            } else {
+                format!(" to {}", self.recipients.join(", "))
+            }
+        );
+        let mut table = Table::new(["PANEL", "QUERY", "PROMQL"]);
+        for query in &self.queries {
+            table.row([query.panel.as_str(), query.purpose, query.expr.as_str()]);
+        }
+        out.push_str(&table.render());
+        out
+    }
+}
+
+/// What a query is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Purpose {
+    Stat,
+    PreviousStat,
+    Chart,
+    SloWindow,
+    SloDay,
+}
+
+impl Purpose {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Stat => "stat",
+            Self::PreviousStat => "stat, day before",
+            Self::Chart => "chart",
+            Self::SloWindow => "SLI over window",
+            Self::SloDay => "SLI over day",
+        }
+    }
+}
+
+/// A query with the panel (or SLO) it belongs to: `(section, panel)` or SLO index.
+#[derive(Debug, Clone)]
+pub struct Owned {
+    pub owner: String,
+    pub section: Option<usize>,
+    pub index: usize,
+    pub purpose: Purpose,
+    pub spec: QuerySpec,
+}
+
+/// The report day and the day before (each with its real length: DST).
+#[derive(Debug, Clone, Copy)]
+pub struct Days {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub prev_start: DateTime<Utc>,
+    pub prev_end: DateTime<Utc>,
+}
+
+/// What planning learnt from Prometheus (`execute::probe`).
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// The server's URL as shown (no credentials).
+    pub url: String,
+    pub version: String,
+}
+
+/// The report day: `date` (`--date`), or yesterday in `tz`; refused unless over by `now`.
+pub fn report_day(date: Option<NaiveDate>, now: DateTime<Utc>, tz: Tz) -> Result<NaiveDate, JobError> {
+    let day = match date {
+        Some(day) => day,
+        None => now
+            .with_timezone(&tz)
+            .date_naive()
+            .pred_opt()
+            .ok_or_else(|| JobError::Usage("no day before --now".into()))?,
+    };
+    let (_, end) = day_bounds(day, tz);
+    if end > now {
+        return Err(JobError::Usage(format!(
+            "{day} in {tz} is not over until {end} (now is {}): a report covers a whole past day; pass an earlier --date",
+            now.to_rfc3339()
+        )));
+    }
+    Ok(day)
+}
+
+/// Where the email goes: the SMTP server, or the `out_dir` without `[smtp]`.
+pub fn delivery(smtp: Option<&SmtpConfig>, settings: &Settings) -> String {
+    match smtp {
+        Some(smtp) => format!("smtp://{}:{} ({:?})", smtp.host, smtp.port(), smtp.tls).to_lowercase(),
+        None => format!("files in {}/ (no [smtp] configured)", settings.out_dir.display()),
+    }
+}
+
+/// The plan of the report for `day` in `tz`.
+pub fn build(settings: &Settings, day: NaiveDate, tz: Tz, probed: Probed, delivery: String) -> Plan {
+    let (start, end) = day_bounds(day, tz);
+    let (prev_start, prev_end) = day_bounds(day.pred_opt().unwrap_or(day), tz);
+    let days = Days {
+        start,
+        end,
+        prev_start,
+        prev_end,
+    };
+    Plan {
+        day,
+        start,
+        end,
+        prev_start,
+        prev_end,
+        range: promql_duration((end - start).num_seconds()),
+        prometheus: probed.url,
+        prometheus_version: probed.version,
+        delivery,
+        recipients: settings.to.iter().chain(&settings.cc).cloned().collect(),
+        queries: specs(settings, days).iter().map(planned).collect(),
+    }
+}
+
+fn planned(s: &Owned) -> PlannedQuery {
+    PlannedQuery {
+        panel: s.owner.clone(),
+        purpose: s.purpose.label(),
+        expr: s.spec.expr.clone(),
+        time: match s.spec.when {
+            When::At(time) => Some(time.timestamp()),
+            When::Range { .. } => None,
+        },
+        range: match s.spec.when {
+            When::Range { start, end, step } => Some([start.timestamp(), end.timestamp(), step as i64]),
+            When::At(_) => None,
+        },
+    }
+}
+
+/// A PromQL duration for a chart step: `5m`, `1h`, `30s`.
+fn step_duration(step: u64) -> String {
+    if step.is_multiple_of(3600) {
+        format!("{}h", step / 3600)
+    } else if step.is_multiple_of(60) {
+        format!("{}m", step / 60)
+    } else {
+        format!("{step}s")
+    }
+}
+
+/// Every query of a report, in a stable order.
+pub fn specs(settings: &Settings, days: Days) -> Vec<Owned> {
+    let (start, end) = (days.start, days.end);
+    let step = settings.step.as_std().as_secs().max(1);
+    let interval = step_duration(step);
+    let day_seconds = (end - start).num_seconds();
+    let range = promql_duration(day_seconds);
+    let prev_seconds = (days.prev_end - days.prev_start).num_seconds();
+    let mut out = Vec::new();
+    for (s, section) in settings.sections.iter().enumerate() {
+        for (p, panel) in section.panels.iter().enumerate() {
+            let owner = format!("{} / {}", section.title, panel.title);
+            let push = |out: &mut Vec<Owned>, purpose, expr: String, when| {
+                out.push(Owned {
+                    owner: owner.clone(),
+                    section: Some(s),
+                    index: p,
+                    purpose,
+                    spec: QuerySpec { expr, when },
+                })
+            };
+            if let Some(q) = &panel.query {
+                push(
+                    &mut out,
+                    Purpose::Stat,
+                    query::expand(q, &range, day_seconds, &interval),
+                    When::At(end),
+                );
+            }
+            if let Some(q) = &panel.query {
+                push(
+                    &mut out,
+                    Purpose::PreviousStat,
+                    query::expand(q, &promql_duration(prev_seconds), prev_seconds, &interval),
+                    When::At(days.prev_end),
+                );
+            }
+            if let Some(q) = &panel.chart {
+                push(
+                    &mut out,
+                    Purpose::Chart,
+                    query::expand(q, &range, day_seconds, &interval),
+                    When::Range { start, end, step },
+                );
+            }
+        }
+    }
+    for (i, objective) in settings.slos.iter().enumerate() {
+        let window = objective.window.as_std().as_secs() as i64;
+        for (purpose, seconds) in [(Purpose::SloWindow, window), (Purpose::SloDay, day_seconds)] {
+            out.push(Owned {
+                owner: format!("SLO / {}", objective.name),
+                section: None,
+                index: i,
+                purpose,
+                spec: QuerySpec {
+                    expr: query::expand(&objective.sli, &promql_duration(seconds), seconds, &interval),
+                    when: When::At(end),
+                },
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
