@@ -65,10 +65,7 @@ pub async fn check_connection(config: &SmtpConfig) -> Result<(), SendError> {
             server,
             message: "the server did not accept the connection".into(),
         }),
-        Err(error) => Err(SendError::Connection {
-            server,
-            message: error.to_string(),
-        }),
+        Err(error) => Err(SendError::transport(server, &error)),
     }
 }
 
@@ -88,9 +85,26 @@ pub enum SendError {
         attempts: u32,
         message: String,
     },
-    /// No answer, TLS or connection failure.
+    /// No answer or connection failure.
     #[error("cannot reach SMTP server {server}: {message}")]
     Connection { server: String, message: String },
+    /// The TLS handshake failed (certificate not trusted, wrong name): not retried.
+    #[error(
+        "TLS with SMTP server {server} failed: {message} (check its certificate; set ca_file in [smtp] to the CA that signed it)"
+    )]
+    Tls { server: String, message: String },
+}
+
+impl SendError {
+    /// A transport failure: TLS (permanent) or connection (may go away).
+    fn transport(server: String, error: &lettre::transport::smtp::Error) -> Self {
+        let message = crate::clients::http::cause_chain(error);
+        if error.is_tls() || crate::clients::http::is_tls_failure(&message) {
+            Self::Tls { server, message }
+        } else {
+            Self::Connection { server, message }
+        }
+    }
 }
 
 impl crate::clients::error::Transience for SendError {
@@ -134,12 +148,7 @@ pub async fn send_with_retries(
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            Err(error) => {
-                return Err(SendError::Connection {
-                    server,
-                    message: error.to_string(),
-                });
-            }
+            Err(error) => return Err(SendError::transport(server, &error)),
         }
     }
 }
