@@ -21,8 +21,8 @@ pub use self::kubernetes::{
 };
 pub use self::locate::KeyPath;
 pub use self::sections::{
-    EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls, TlsFiles, is_loopback,
-    shown_url, shown_url_text,
+    Compression, EndpointUrl, HttpEndpoint, PushgatewayConfig, S3Config, ServeConfig, SmtpConfig, SmtpTls, TlsFiles,
+    is_loopback, shown_url, shown_url_text,
 };
 pub use self::types::{HumanDuration, Schedule, Secret, TimeZoneName};
 

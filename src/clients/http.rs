@@ -118,17 +118,31 @@ impl std::fmt::Debug for HttpClient {
 
 impl HttpClient {
     pub fn new(endpoint: &HttpEndpoint) -> Result<Self, HttpError> {
-        Self::build(
+        Self::build_with(
             &endpoint.url.0,
             Auth::from_endpoint(endpoint),
             endpoint.timeout.as_std(),
             &endpoint.tls(),
+            endpoint.compression.wanted(&endpoint.url.0),
         )
     }
 
+    /// A client with `compression = "auto"`.
     pub fn build(base: &Url, auth: Auth, timeout: Duration, tls: &TlsFiles) -> Result<Self, HttpError> {
+        Self::build_with(base, auth, timeout, tls, crate::config::Compression::Auto.wanted(base))
+    }
+
+    /// `compress`: ask for gzip-compressed answers.
+    pub fn build_with(
+        base: &Url,
+        auth: Auth,
+        timeout: Duration,
+        tls: &TlsFiles,
+        compress: bool,
+    ) -> Result<Self, HttpError> {
         let shown = redact(base);
         let builder = reqwest::Client::builder()
+            .gzip(compress)
             .user_agent(concat!("almanac/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .timeout(timeout);

@@ -152,6 +152,56 @@ impl TlsFiles {
     }
 }
 
+/// Whether answers are asked gzip-compressed (`Accept-Encoding: gzip`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Off for servers on this machine or a private network (compressing costs the server
+    /// more than it saves on a fast link), on elsewhere.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl Compression {
+    /// Whether to ask for compressed answers from `url`.
+    pub fn wanted(self, url: &reqwest::Url) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            Self::Auto => !is_private(url),
+        }
+    }
+}
+
+/// Whether `url` is on this machine or a private network: loopback, private or link-local
+/// addresses, and names that only resolve inside a network (no dot, `.local`, `.internal`,
+/// `.svc`, `.cluster.local`).
+pub fn is_private(url: &reqwest::Url) -> bool {
+    use std::net::IpAddr;
+    let Some(host) = url.host_str() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+        Err(_) => {
+            let name = host.trim_end_matches('.');
+            !name.contains('.')
+                || [".localhost", ".local", ".internal", ".svc", ".cluster.local"]
+                    .iter()
+                    .any(|suffix| name.ends_with(suffix))
+        }
+    }
+}
+
 /// An HTTP server: `[prometheus]` and `[search]`. At most one auth method.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +226,10 @@ pub struct HttpEndpoint {
     /// Allow credentials over `http://` to another machine (they then travel in clear).
     #[serde(default)]
     pub allow_insecure: bool,
+    /// Ask for gzip-compressed answers: `auto` (off on this machine and private networks),
+    /// `on` or `off`.
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl HttpEndpoint {
@@ -393,4 +447,41 @@ fn default_listen() -> String {
 }
 fn default_grace() -> HumanDuration {
     HumanDuration::from_secs(300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> reqwest::Url {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn auto_compression_is_off_on_this_machine_and_private_networks_only() {
+        for private in [
+            "http://127.0.0.1:9090",
+            "http://[::1]:9090",
+            "http://10.1.2.3",
+            "http://192.168.1.5",
+            "http://172.20.0.1",
+            "http://[fd00::1]",
+            "http://prometheus:9090",
+            "http://prometheus.monitoring.svc:9090",
+            "http://prometheus.monitoring.svc.cluster.local:9090",
+            "http://localhost:9090",
+        ] {
+            assert!(!Compression::Auto.wanted(&url(private)), "{private}");
+            assert!(Compression::On.wanted(&url(private)), "{private}");
+        }
+        for public in [
+            "https://prometheus.example.com",
+            "http://8.8.8.8",
+            "http://172.32.0.1",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(Compression::Auto.wanted(&url(public)), "{public}");
+            assert!(!Compression::Off.wanted(&url(public)), "{public}");
+        }
+    }
 }
