@@ -75,7 +75,15 @@ fn every_tier_case(engine: Engine) {
     let s3_url = harness_env("ALMANAC_TEST_S3_URL");
     workspace.write(
         "jobs.toml",
-        &jobs_toml(&os.url, &s3_url, &bucket, prefix, &pattern, "chunk_bytes = 5242880\n"),
+        // Three indices at once: the tiers and every check hold under concurrency.
+        &jobs_toml(
+            &os.url,
+            &s3_url,
+            &bucket,
+            prefix,
+            &pattern,
+            "chunk_bytes = 5242880\nindex_concurrency = 3\n",
+        ),
     );
 
     // The expired index is archived first by a run "in 2018", so that it exists only in S3 later.
@@ -116,6 +124,7 @@ fn every_tier_case(engine: Engine) {
             .unwrap_or_else(|| panic!("{engine}: {index} not in plan: {plan}"))["action"]
             .clone()
     };
+    assert_eq!(plan["index_concurrency"], json!(3), "{engine}");
     assert_eq!(action(&hot), json!("none"), "{engine}: plan of {hot}");
     assert_eq!(action(&warm), json!("warm"), "{engine}: plan of {warm}");
     assert_eq!(

@@ -69,6 +69,9 @@ async fn archive_blocked(
     date: NaiveDate,
     uuid: &str,
 ) -> Result<ArchiveReport, JobError> {
+    // Fixed costs per index (refresh, count, manifest probe, folder cleanup, mappings,
+    // settings, time range), logged apart from the export so many small indices show them.
+    let prepared = std::time::Instant::now();
     search.refresh(index).await?;
     let count = search.count(index).await?;
     if let Some(existing) = manifest::read(store, index).await? {
@@ -115,6 +118,7 @@ async fn archive_blocked(
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let slices = export::scroll_slices(settings.slices, shards, count);
+    let prepare_seconds = prepared.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let parts = export::export(settings, search, store, index, count, slices, bar.clone(), &ctx.cancel).await;
     bar.finish_and_clear();
@@ -126,6 +130,7 @@ async fn archive_blocked(
         parts = exported.len(),
         slices,
         compressed_bytes = exported.iter().map(|p| p.part.size).sum::<u64>(),
+        prepare_seconds,
         seconds = started.elapsed().as_secs_f64()
     );
     let parts: Vec<_> = exported.iter().map(|p| p.part.clone()).collect();
@@ -180,8 +185,15 @@ async fn archive_blocked(
     if settings.verify == Verify::Download {
         verify_by_download(store, &manifest, count).await?;
     }
+    let started = std::time::Instant::now();
     delete_checked(search, index, &manifest).await?;
-    info!(message = "index archived and deleted", index, docs = count, bytes);
+    info!(
+        message = "index archived and deleted",
+        index,
+        docs = count,
+        bytes,
+        delete_seconds = started.elapsed().as_secs_f64()
+    );
     Ok(ArchiveReport {
         docs: count,
         bytes,

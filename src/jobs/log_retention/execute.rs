@@ -137,7 +137,7 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
             ctx,
             settings,
             (&search, &store, &lock),
-            fresh.warm_method,
+            (fresh.warm_method, fresh.index_concurrency),
             &work,
             &mut warnings,
         )
@@ -166,50 +166,35 @@ async fn run_work(
     ctx: &JobContext,
     settings: &Settings,
     (search, store, lock): (&SearchClient, &ArchiveStore, &lock::RunLock),
-    method: WarmMethod,
+    (method, concurrency): (WarmMethod, usize),
     work: &[&Row],
     warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<String, u64>, JobError> {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut failures: Vec<(String, JobError)> = Vec::new();
-    let mut lifecycle_checked = false;
-    for row in work {
-        if ctx.cancel.is_cancelled() {
-            return Err(JobError::Cancelled);
+    let lifecycle_checked = std::sync::atomic::AtomicBool::new(false);
+    // Up to `concurrency` indices at once, oldest first; each step keeps its own guarantees
+    // (checks before its delete), and all run under the one lock.
+    let steps: Vec<_> = work
+        .iter()
+        .map(|row| {
+            Box::pin(index_step(
+                ctx,
+                settings,
+                (search, store, lock),
+                method,
+                row,
+                &lifecycle_checked,
+            ))
+        })
+        .collect();
+    let mut results = futures::stream::iter(steps).buffered(concurrency.max(1));
+    while let Some((index, result, step_counts, step_warnings)) = results.next().await {
+        for (name, value) in step_counts {
+            *counts.entry(name).or_default() += value;
         }
-        lock.check()?;
-        let index = row.index.as_str();
-        info!(message = "index step", index, action = row.action.describe());
-        let step: Result<(), JobError> = async {
-            match row.action {
-                Action::Warm => {
-                    warm(search, settings, method, index).await?;
-                    *counts.entry("indices_warmed".into()).or_default() += 1;
-                }
-                Action::Archive { then_transition } => {
-                    let report = archive::archive_index(ctx, settings, search, store, index, row.date).await?;
-                    *counts.entry("indices_archived".into()).or_default() += 1;
-                    *counts.entry("documents_archived".into()).or_default() += report.docs;
-                    *counts.entry("bytes_uploaded".into()).or_default() += report.bytes;
-                    if then_transition {
-                        transition(settings, store, index, &mut lifecycle_checked, warnings).await?;
-                        *counts.entry("archives_transitioned".into()).or_default() += 1;
-                    }
-                }
-                Action::Transition => {
-                    transition(settings, store, index, &mut lifecycle_checked, warnings).await?;
-                    *counts.entry("archives_transitioned".into()).or_default() += 1;
-                }
-                Action::Expire => {
-                    expire(store, index).await?;
-                    *counts.entry("archives_expired".into()).or_default() += 1;
-                }
-                Action::None | Action::Skip(_) => {}
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(error) = step {
+        warnings.extend(step_warnings);
+        if let Err(error) = result {
             warn!(message = "index step failed", index, error = %error);
             failures.push((index.to_string(), error));
         }
@@ -218,4 +203,70 @@ async fn run_work(
         return Err(first.context(format!("{index} (other indices were processed; a rerun resumes)")));
     }
     Ok(counts)
+}
+
+/// What one index's step did: its index, result, counts and warnings.
+type StepResult<'a> = (&'a str, Result<(), JobError>, BTreeMap<String, u64>, Vec<String>);
+
+/// One index's step (warm, archive, transition or expire), timed in the logs.
+async fn index_step<'a>(
+    ctx: &JobContext,
+    settings: &Settings,
+    (search, store, lock): (&SearchClient, &ArchiveStore, &lock::RunLock),
+    method: WarmMethod,
+    row: &'a Row,
+    lifecycle_checked: &std::sync::atomic::AtomicBool,
+) -> StepResult<'a> {
+    let mut step_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut step_warnings = Vec::new();
+    let index = row.index.as_str();
+    if ctx.cancel.is_cancelled() {
+        return (index, Err(JobError::Cancelled), step_counts, step_warnings);
+    }
+    if let Err(error) = lock.check() {
+        return (index, Err(error), step_counts, step_warnings);
+    }
+    info!(message = "index step", index, action = row.action.describe());
+    let started = std::time::Instant::now();
+    let mut checked = lifecycle_checked.load(std::sync::atomic::Ordering::Relaxed);
+    let result: Result<(), JobError> = async {
+        match row.action {
+            Action::Warm => {
+                warm(search, settings, method, index).await?;
+                *step_counts.entry("indices_warmed".into()).or_default() += 1;
+            }
+            Action::Archive { then_transition } => {
+                let report = archive::archive_index(ctx, settings, search, store, index, row.date).await?;
+                *step_counts.entry("indices_archived".into()).or_default() += 1;
+                *step_counts.entry("documents_archived".into()).or_default() += report.docs;
+                *step_counts.entry("bytes_uploaded".into()).or_default() += report.bytes;
+                if then_transition {
+                    transition(settings, store, index, &mut checked, &mut step_warnings).await?;
+                    *step_counts.entry("archives_transitioned".into()).or_default() += 1;
+                }
+            }
+            Action::Transition => {
+                transition(settings, store, index, &mut checked, &mut step_warnings).await?;
+                *step_counts.entry("archives_transitioned".into()).or_default() += 1;
+            }
+            Action::Expire => {
+                expire(store, index).await?;
+                *step_counts.entry("archives_expired".into()).or_default() += 1;
+            }
+            Action::None | Action::Skip(_) => {}
+        }
+        Ok(())
+    }
+    .await;
+    if checked {
+        lifecycle_checked.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    info!(
+        message = "index step done",
+        index,
+        action = row.action.describe(),
+        ok = result.is_ok(),
+        seconds = started.elapsed().as_secs_f64()
+    );
+    (index, result, step_counts, step_warnings)
 }

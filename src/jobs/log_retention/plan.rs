@@ -72,6 +72,8 @@ pub struct Plan {
     pub now: DateTime<Utc>,
     /// How the warm step moves indices on this cluster (`auto` resolved).
     pub warm_method: WarmMethod,
+    /// Indices processed at once (`index_concurrency`, or the data nodes, at most 4).
+    pub index_concurrency: usize,
     pub pattern: String,
     pub rows: Vec<Row>,
     /// Names under the pattern's prefix that do not match it (left alone).
@@ -266,9 +268,14 @@ pub fn build(settings: &Settings, inputs: &Inputs) -> Plan {
     for (row, action) in rows.iter_mut().zip(actions) {
         row.action = action;
     }
+    let data_nodes = nodes
+        .iter()
+        .filter(|n| n.roles.iter().any(|r| r.starts_with("data")))
+        .count();
     Plan {
         now: inputs.now,
         warm_method: method,
+        index_concurrency: settings.index_concurrency.unwrap_or(data_nodes.clamp(1, 4)),
         pattern: settings.pattern.clone(),
         rows,
         skipped,

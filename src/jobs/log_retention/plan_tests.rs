@@ -191,3 +191,21 @@ fn max_indices_per_run_defers_the_rest_unless_forced() {
     inputs.force = true;
     assert_eq!(build(&settings("max_indices_per_run = 2"), &inputs).deferred, 0);
 }
+
+#[test]
+fn indices_at_once_follow_the_data_nodes_up_to_four() {
+    let mut inputs = inputs();
+    assert_eq!(build(&settings(""), &inputs).index_concurrency, 1, "no node listed");
+    for n in 0..6 {
+        inputs.nodes.insert(
+            format!("n{n}"),
+            serde_json::from_value(json!({"name": format!("d{n}"), "roles": ["data_hot"]})).unwrap(),
+        );
+    }
+    inputs.nodes.insert(
+        "m".into(),
+        serde_json::from_value(json!({"name": "m", "roles": ["master"]})).unwrap(),
+    );
+    assert_eq!(build(&settings(""), &inputs).index_concurrency, 4);
+    assert_eq!(build(&settings("index_concurrency = 2"), &inputs).index_concurrency, 2);
+}

@@ -97,6 +97,10 @@ pub struct Settings {
     /// At most this many indices change per run (oldest first); `--force` lifts it.
     #[serde(default = "default_max")]
     pub max_indices_per_run: usize,
+    /// Indices processed at once within a run (one lock, each index's own guarantees);
+    /// default: the cluster's data nodes, at most 4. Memory grows with it (one export each).
+    #[serde(default)]
+    pub index_concurrency: Option<usize>,
     /// Documents per scroll page.
     #[serde(default = "default_scroll_size")]
     pub scroll_size: usize,
@@ -223,6 +227,14 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let root = KeyPath::root();
         IndexPattern::new(&self.pattern).map_err(|m| SettingsError::new(root.key("pattern"), m))?;
+        if let Some(n) = self.index_concurrency
+            && !(1..=16).contains(&n)
+        {
+            return Err(SettingsError::new(
+                root.key("index_concurrency"),
+                format!("{n} indices at once: choose 1 to 16 (each holds one export in memory)"),
+            ));
+        }
         if let Some(stream) = &self.data_stream
             && (stream.is_empty()
                 || stream.starts_with(['.', '-', '_'])
