@@ -43,7 +43,10 @@ fn read(path: &Path) -> Table {
     }
 }
 
-fn draw(out: &Path, title: &str, x_unit: &str, y_unit: &str, series: &[(&str, RGBColor, Vec<(f64, f64)>)]) {
+/// One line of a chart: its name, color and points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+fn draw(out: &Path, title: &str, x_unit: &str, y_unit: &str, series: &[Series<'_>]) {
     let (w, h) = (720u32, 400u32);
     let mut rgb = vec![255u8; (w * h * 3) as usize];
     {
