@@ -74,20 +74,35 @@ impl Table {
     }
 }
 
-/// Bytes as a short human string (`1.5 MiB`).
+/// Bytes as a short human string in English (`1.50 MiB`, `512 B`): [`human_bytes_in`].
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
+    human_bytes_in(bytes as f64, &["B", "KiB", "MiB", "GiB", "TiB"], ".", " ")
+}
+
+/// The one byte formatter: binary units (`symbols` from bytes to TiB, in the reader's
+/// language) with 3 significant digits (`1.00 GiB`, `10.0 MiB`, `512 B`), `decimal` as the
+/// decimal mark and `space` between number and unit. A value that would round to 1000 or
+/// more moves to the next unit (`0.977 GiB`, never `1024.00 MiB`); whole bytes stay whole.
+pub fn human_bytes_in(value: f64, symbols: &[&str; 5], decimal: &str, space: &str) -> String {
+    if !value.is_finite() {
+        return format!("{value}");
+    }
+    let sign = if value < 0.0 { "-" } else { "" };
+    let mut scaled = value.abs();
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
+    while unit + 1 < symbols.len() && (unit == 0 && scaled >= 1024.0 || unit > 0 && scaled >= 999.5) {
+        scaled /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    let decimals = match scaled {
+        _ if unit == 0 => 0,
+        v if v < 0.9995 => 3,
+        v if v < 9.995 => 2,
+        v if v < 99.95 => 1,
+        _ => 0,
+    };
+    let number = format!("{scaled:.decimals$}").replace('.', decimal);
+    format!("{sign}{number}{space}{}", symbols[unit])
 }
 
 /// The progress bar of a job moving `count` documents of `index` (archive, restore): on a
@@ -124,7 +139,15 @@ mod tests {
     #[test]
     fn bytes_are_human() {
         assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.00 GiB");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024 * 1024 * 1024 - 1), "1.00 GiB", "never 1024.00 MiB");
+        assert_eq!(human_bytes(1000 * 1024 * 1024), "0.977 GiB");
+        assert_eq!(human_bytes(150 * 1024 * 1024 + 1), "150 MiB");
+        assert_eq!(human_bytes(25 * 1024 * 1024 / 2), "12.5 MiB");
+        let french = ["o", "Kio", "Mio", "Gio", "Tio"];
+        assert_eq!(human_bytes_in(1.5 * 1024.0, &french, ",", "\u{a0}"), "1,50\u{a0}Kio");
+        assert_eq!(human_bytes_in(-2048.0, &french, ",", " "), "-2,00 Kio");
     }
 }

@@ -1,5 +1,5 @@
 //! Time-series charts as PNG (plotters, bitmap backend, the DejaVu Sans font shipped in
-//! `assets/fonts`): local-time axis, gaps kept as gaps, top N series plus "other".
+//! `assets/fonts`): local-time axis, nice y ticks, gaps kept, top N + "other", weekly band.
 
 use std::collections::BTreeMap;
 use std::sync::Once;
@@ -9,7 +9,11 @@ use chrono_tz::Tz;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::baseline::{BandPoint, bands};
 use super::day::Unit;
+use super::locale::Catalogue;
+use super::numbers::Scale;
+use super::ticks::{self, Limits};
 use crate::clients::prometheus::RangeSeries;
 
 /// Pixel size of a chart; emails show it at half size for sharp rendering on HiDPI screens.
@@ -72,8 +76,13 @@ fn mean(points: &[(f64, f64)]) -> f64 {
     }
 }
 
-/// Keeps the `top` series with the highest mean and sums the rest into "other" (per timestamp).
+/// Keeps the `top` series with the highest mean and sums the rest into "other (N series)".
 pub fn fold_top(series: Vec<(String, Vec<(f64, f64)>)>, top: usize) -> Vec<Line> {
+    fold_top_in(series, top, Catalogue::english())
+}
+
+/// [`fold_top`] with "other" named in `catalogue`'s language.
+pub fn fold_top_in(series: Vec<(String, Vec<(f64, f64)>)>, top: usize, catalogue: &Catalogue) -> Vec<Line> {
     let mut ranked = series;
     ranked.sort_by(|a, b| mean(&b.1).total_cmp(&mean(&a.1)).then_with(|| a.0.cmp(&b.0)));
     let top = top.max(1);
@@ -100,7 +109,7 @@ pub fn fold_top(series: Vec<(String, Vec<(f64, f64)>)>, top: usize) -> Vec<Line>
             }
         }
         lines.push(Line {
-            name: format!("other ({} series)", rest.len()),
+            name: catalogue.count("chart.other", rest.len()),
             color: PALETTE[PALETTE.len() - 1],
             points: sums.into_iter().map(|(t, v)| (t as f64 / 1000.0, v)).collect(),
         });
@@ -135,7 +144,24 @@ fn rgb(hex: &str) -> RGBColor {
     RGBColor(byte(1), byte(3), byte(5))
 }
 
-/// Draws `series` over `[start, end]`. `None` when there is nothing finite to draw.
+/// A chart to draw: the day's series and, for the band, the previous 7 days' (owned: drawing
+/// happens on the blocking pool).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub series: Vec<RangeSeries>,
+    /// The same query over the previous 7 days; empty: no band.
+    pub week: Vec<RangeSeries>,
+    pub legend: Option<String>,
+    pub unit: Unit,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub step: u64,
+    pub tz: Tz,
+    pub top: usize,
+    pub catalogue: &'static Catalogue,
+}
+
+/// Draws `series` over `[start, end]` in English without a band. `None`: nothing to draw.
 #[allow(clippy::too_many_arguments)]
 pub fn render(
     series: &[RangeSeries],
@@ -147,12 +173,45 @@ pub fn render(
     tz: Tz,
     top: usize,
 ) -> Result<Option<Chart>, ChartError> {
+    draw(&Request {
+        series: series.to_vec(),
+        week: Vec::new(),
+        legend: legend.map(str::to_string),
+        unit,
+        start,
+        end,
+        step,
+        tz,
+        top,
+        catalogue: Catalogue::english(),
+    })
+}
+
+/// Runs of band points without holes longer than 1.5 steps.
+fn band_runs(band: &[BandPoint], step: f64) -> Vec<&[BandPoint]> {
+    let mut runs = Vec::new();
+    let mut from = 0;
+    for i in 1..=band.len() {
+        if i == band.len() || band[i].t - band[i - 1].t > step * 1.5 {
+            runs.push(&band[from..i]);
+            from = i;
+        }
+    }
+    runs.into_iter().filter(|r| !r.is_empty()).collect()
+}
+
+/// Draws a chart. `None` when there is nothing finite to draw.
+pub fn draw(request: &Request) -> Result<Option<Chart>, ChartError> {
     register_fonts();
-    let named = series
+    let (start, end, step, tz) = (request.start, request.end, request.step, request.tz);
+    let legend = request.legend.as_deref();
+    let named = request
+        .series
         .iter()
         .map(|s| (super::query::legend(legend, &s.labels), s.points.clone()))
         .collect();
-    let lines = fold_top(named, top);
+    let lines = fold_top_in(named, request.top, request.catalogue);
+    let bands = bands(&lines, &request.week, legend, start, end, step, tz);
     let values: Vec<f64> = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.1))
@@ -161,16 +220,19 @@ pub fn render(
     if values.is_empty() {
         return Ok(None);
     }
-    let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(*v), hi.max(*v))
-    });
-    let pad = if max > min {
-        (max - min) * 0.1
-    } else {
-        max.abs().max(1.0) * 0.1
+    let all = values
+        .iter()
+        .copied()
+        .chain(bands.iter().flat_map(|(_, b)| b.iter().flat_map(|p| [p.lo, p.hi])));
+    let (min, max) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let scale = Scale::of(request.unit, min.abs().max(max.abs()));
+    let factor = scale.factor();
+    let limits = Limits {
+        floor: Some(0.0),
+        ceiling: (request.unit == Unit::Percent).then_some(100.0),
     };
-    let y0 = if min >= 0.0 && min - pad < 0.0 { 0.0 } else { min - pad };
-    let y1 = max + pad;
+    let axis = ticks::axis(min * factor, max * factor, limits);
+    let (y0, y1) = (axis.lo, axis.hi);
     let (x0, x1) = (start.timestamp() as f64, end.timestamp() as f64);
 
     let mut buffer = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
@@ -178,27 +240,48 @@ pub fn render(
         let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
         let error = |e: &dyn std::fmt::Display| ChartError::Draw(e.to_string());
         root.fill(&WHITE).map_err(|e| error(&e))?;
+        let axis_font = (FONT, 24).into_font().color(&RGBColor(87, 96, 106));
+        let labels: Vec<String> = axis
+            .ticks
+            .iter()
+            .map(|tick| scale.label(*tick, axis.decimals, request.catalogue))
+            .collect();
+        // The label area fits the widest label: none is ever cut.
+        let mut widest = 0;
+        for label in &labels {
+            widest = widest.max(root.estimate_text_size(label, &axis_font).map_err(|e| error(&e))?.0);
+        }
         let mut chart = ChartBuilder::on(&root)
             .margin_top(20)
             .margin_right(30)
             .margin_left(10)
             .x_label_area_size(50)
-            .y_label_area_size(120)
+            .y_label_area_size((widest + 20).clamp(60, 400))
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| error(&e))?;
-        let axis_font = (FONT, 24).into_font().color(&RGBColor(87, 96, 106));
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .disable_y_mesh()
             .x_labels(0)
-            .y_labels(5)
-            .y_label_formatter(&|y| unit.axis(*y, (y1 - y0) / 5.0))
-            .y_label_style(axis_font.clone())
-            .light_line_style(RGBColor(234, 238, 242))
-            .bold_line_style(RGBColor(216, 222, 228))
+            .y_labels(0)
             .axis_style(RGBColor(175, 184, 193))
             .draw()
             .map_err(|e| error(&e))?;
+        // The y ticks: nice values, labels right-aligned beside the axis, never cut.
+        for (&tick, label) in axis.ticks.iter().zip(labels) {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x0, tick), (x1, tick)],
+                    RGBColor(234, 238, 242),
+                )))
+                .map_err(|e| error(&e))?;
+            let (width, height) = root.estimate_text_size(&label, &axis_font).map_err(|e| error(&e))?;
+            let (px, py) = chart.backend_coord(&(x0, tick));
+            let position = (px - width as i32 - 10, py - height as i32 / 2);
+            root.draw(&Text::new(label, position, axis_font.clone()))
+                .map_err(|e| error(&e))?;
+        }
         // Local-time ticks every 3 hours (DST-aware: each hour converted on its own).
         let mut tick = start;
         while tick <= end {
@@ -221,9 +304,20 @@ pub fn render(
             }
             tick += Duration::minutes(30);
         }
+        for (i, band) in &bands {
+            let fill = rgb(lines[*i].color).mix(0.16).filled();
+            for run in band_runs(band, step as f64) {
+                let mut outline: Vec<(f64, f64)> = run.iter().map(|p| (p.t, p.hi * factor)).collect();
+                outline.extend(run.iter().rev().map(|p| (p.t, p.lo * factor)));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(outline, fill)))
+                    .map_err(|e| error(&e))?;
+            }
+        }
         for line in &lines {
             let color = rgb(line.color);
-            for run in segments(&line.points, step as f64) {
+            let shown: Vec<(f64, f64)> = line.points.iter().map(|(t, v)| (*t, v * factor)).collect();
+            for run in segments(&shown, step as f64) {
                 if run.len() == 1 {
                     chart
                         .draw_series(std::iter::once(Circle::new(run[0], 3, color.filled())))
@@ -310,6 +404,47 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_week_is_a_band_behind_its_line_and_labels_follow_the_language() {
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        let start = DateTime::from_timestamp(1_795_474_800, 0).unwrap();
+        let end = start + Duration::hours(24);
+        let series = |from: DateTime<Utc>, hours: i64, level: f64| RangeSeries {
+            labels: Default::default(),
+            points: (0..hours * 12)
+                .map(|i| {
+                    (
+                        from.timestamp() as f64 + i as f64 * 300.0,
+                        level + (i % 7) as f64 * 1e-4,
+                    )
+                })
+                .collect(),
+        };
+        let request = Request {
+            series: vec![series(start, 24, 0.005)],
+            week: vec![series(start - Duration::days(7), 24 * 7, 0.004)],
+            legend: None,
+            unit: Unit::Percent,
+            start,
+            end,
+            step: 300,
+            tz,
+            top: 5,
+            catalogue: Catalogue::get("fr").unwrap(),
+        };
+        let chart = draw(&request).unwrap().unwrap();
+        assert!(chart.png.starts_with(b"\x89PNG"));
+        let bands = bands(&chart.lines, &request.week, None, start, end, 300, tz);
+        assert_eq!(bands.len(), 1);
+        assert_eq!(bands[0].1.len(), 289, "every 5 minutes of the day, both ends included");
+        let named = fold_top_in(
+            (0..7).map(|i| (format!("s{i}"), vec![(0.0, i as f64)])).collect(),
+            5,
+            request.catalogue,
+        );
+        assert_eq!(named[5].name, "autres (2 séries)");
     }
 
     #[test]

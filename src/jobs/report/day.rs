@@ -5,6 +5,9 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::locale::Catalogue;
+use super::numbers::relative_change;
+
 /// Local midnight to local midnight of `date` in `tz`, in UTC: 23 or 25 hours on DST days.
 /// A midnight that does not exist (a DST gap at 00:00) starts at the first valid instant.
 pub fn day_bounds(date: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -43,6 +46,17 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level's catalogue key (`level.warning`): its name in the report's language.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Ok => "level.ok",
+            Self::Info => "level.info",
+            Self::NoData => "level.no_data",
+            Self::Warning => "level.warning",
+            Self::Critical => "level.critical",
+        }
+    }
+    /// The English name (logs, outcome summaries).
     pub fn label(self) -> &'static str {
         match self {
             Self::Ok => "OK",
@@ -113,39 +127,15 @@ pub enum Unit {
     Seconds,
     /// A rate per second.
     PerSecond,
-    /// Bytes, shown in KiB/MiB/GiB.
+    /// Bytes, shown in binary units with 3 significant digits (KiB/MiB/GiB).
     Bytes,
 }
 
 impl Unit {
-    /// `value` formatted with `decimals` (or the unit's default).
+    /// `value` formatted with `decimals` (or the unit's default), in English: see
+    /// [`Unit::format_in`] (`numbers.rs`) for the report's language.
     pub fn format(self, value: f64, decimals: Option<usize>) -> String {
-        if value.is_nan() {
-            return "n/a".into();
-        }
-        if value.is_infinite() {
-            return if value > 0.0 { "+∞" } else { "−∞" }.into();
-        }
-        match self {
-            Self::Number => {
-                let d = decimals.unwrap_or(if value.fract() == 0.0 { 0 } else { 2 });
-                group_thousands(&format!("{value:.d$}"))
-            }
-            Self::Percent => format!("{:.*} %", decimals.unwrap_or(2), value * 100.0),
-            Self::Seconds if value.abs() < 1.0 => format!("{:.*} ms", decimals.unwrap_or(1), value * 1000.0),
-            Self::Seconds => format!("{:.*} s", decimals.unwrap_or(2), value),
-            Self::PerSecond => format!("{:.*}/s", decimals.unwrap_or(2), value),
-            Self::Bytes => {
-                let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-                let mut v = value;
-                let mut i = 0;
-                while v.abs() >= 1024.0 && i < units.len() - 1 {
-                    v /= 1024.0;
-                    i += 1;
-                }
-                format!("{v:.*} {}", if i == 0 { 0 } else { decimals.unwrap_or(2) }, units[i])
-            }
-        }
+        self.format_in(value, decimals, Catalogue::english())
     }
 
     /// A short axis label form, with as many decimals as `tick` (the distance between two
@@ -170,36 +160,10 @@ impl Unit {
     }
 }
 
-/// `1234567.5` → `1,234,567.5`.
-fn group_thousands(text: &str) -> String {
-    let (sign, rest) = text.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", text));
-    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    match frac {
-        Some(frac) => format!("{sign}{grouped}.{frac}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
-
-/// The change of `current` against `previous`: an arrow and a relative percentage.
+/// The change of `current` against `previous` in English: an arrow and a relative percentage
+/// (see `numbers::relative_change`).
 pub fn change(current: f64, previous: f64) -> Option<String> {
-    if !current.is_finite() || !previous.is_finite() || previous == 0.0 {
-        return None;
-    }
-    let pct = (current - previous) / previous.abs() * 100.0;
-    Some(if pct.abs() < 0.005 {
-        "→ 0 %".to_string()
-    } else {
-        let arrow = if pct > 0.0 { "↑" } else { "↓" };
-        let digits = if pct.abs() >= 10.0 { 1 } else { 2 };
-        format!("{arrow} {:.*} %", digits, pct.abs())
-    })
+    relative_change(current, previous, Catalogue::english())
 }
 
 #[cfg(test)]

@@ -7,11 +7,14 @@ use lettre::Message;
 use super::Settings;
 use super::assemble::{self, Answers, Built, Charts, Run};
 use super::chart::{self, ChartError};
+use super::locale::Catalogue;
+use super::maintenance::MaintenanceJob;
 use super::mime::{self, Email};
 use super::plan::{self, Plan, Probed, Purpose};
 use super::query::{self, QueryResult, QuerySpec};
 use crate::clients::mail;
 use crate::clients::prometheus::PrometheusClient;
+use crate::config::JobKinds;
 use crate::jobs::{JobContext, JobError, Outcome, Status};
 
 fn client(ctx: &JobContext) -> Result<PrometheusClient, JobError> {
@@ -38,11 +41,31 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
         version,
     };
     let delivery = plan::delivery(ctx.config.smtp.as_ref(), settings);
-    Ok(plan::build(settings, day, tz, probed, delivery))
+    let mut plan = plan::build(settings, day, tz, probed, delivery);
+    plan::extend(&mut plan, settings, tz, ctx.now, maintenance_jobs(ctx));
+    Ok(plan)
+}
+
+/// The jobs of the configuration the maintenance section reports on: every job that is not
+/// a report.
+fn maintenance_jobs(ctx: &JobContext) -> Vec<MaintenanceJob> {
+    ctx.config
+        .jobs
+        .values()
+        .filter(|job| job.kind.name() != "report")
+        .map(|job| MaintenanceJob {
+            name: job.name.clone(),
+            kind: job.kind.name().to_string(),
+            schedule: job.schedule.clone(),
+            timezone: job.timezone,
+            timeout: job.timeout.as_std(),
+            enabled: job.enabled,
+        })
+        .collect()
 }
 
 /// Draws every chart at once on the blocking pool (plotters is CPU-bound and single-threaded),
-/// keyed by `(section, panel)`.
+/// keyed by `(section, panel)`, each over the band of its previous 7 days when queried.
 async fn render_charts(
     settings: &Settings,
     answers: &Answers<'_>,
@@ -50,8 +73,7 @@ async fn render_charts(
     end: DateTime<Utc>,
     tz: chrono_tz::Tz,
 ) -> Charts {
-    let step = settings.step.as_std().as_secs();
-    let top = settings.top_series;
+    let catalogue = Catalogue::of(&settings.locale);
     // One chart per core at a time: more threads only add memory (a bitmap and an allocator
     // arena each), not speed.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -60,14 +82,26 @@ async fn render_charts(
     for (s, section) in settings.sections.iter().enumerate() {
         for (p, panel) in section.panels.iter().enumerate() {
             if let Some((_, QueryResult::Range(series))) = answers.find(Some(s), p, Purpose::Chart) {
-                let (series, legend, unit) = (series.clone(), panel.legend.clone(), panel.unit);
+                let week = match answers.find(Some(s), p, Purpose::ChartWeek) {
+                    Some((_, QueryResult::Range(week))) => week.clone(),
+                    _ => Vec::new(),
+                };
+                let request = chart::Request {
+                    series: series.clone(),
+                    week,
+                    legend: panel.legend.clone(),
+                    unit: panel.unit,
+                    start,
+                    end,
+                    step: settings.step.as_std().as_secs(),
+                    tz,
+                    top: settings.top_series,
+                    catalogue,
+                };
                 let permits = permits.clone();
                 let task = tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    tokio::task::spawn_blocking(move || {
-                        chart::render(&series, legend.as_deref(), unit, start, end, step, tz, top)
-                    })
-                    .await
+                    tokio::task::spawn_blocking(move || chart::draw(&request)).await
                 });
                 drawing.push(((s, p), task));
             }
@@ -93,7 +127,7 @@ async fn build(
     prometheus: &PrometheusClient,
 ) -> Result<Built, JobError> {
     let tz = ctx.job.timezone.0;
-    let specs = plan::specs(settings, plan.days());
+    let specs = plan::all_specs(settings, plan);
     let queries: Vec<QuerySpec> = specs.iter().map(|o| o.spec.clone()).collect();
     let started = std::time::Instant::now();
     let results = query::run_all(

@@ -1,20 +1,28 @@
-//! Daily report job: a day of Prometheus metrics → stats, charts, SLOs → an email (or `out/`).
-//! `settings`, pure `plan` (queries) and `assemble` (results → view), I/O in `execute`.
+//! Daily report job: a day of Prometheus metrics → stats, charts, SLOs, maintenance → an email
+//! (or `out/`) in the job's language. Pure `plan` and `assemble` (+ `panel`), I/O in `execute`.
 
 pub mod assemble;
+pub mod baseline;
 pub mod chart;
 pub mod day;
 mod execute;
+pub mod locale;
+pub mod maintenance;
 pub mod mime;
+pub mod numbers;
+pub mod panel;
 pub mod plan;
 pub mod query;
 pub mod render;
 mod settings;
 pub mod slo;
 pub mod synth;
+pub mod ticks;
 
 pub use self::plan::{Plan, PlannedQuery};
-pub use self::settings::{PanelSettings, SectionSettings, Settings, SloSettings, default_sections, default_slos};
+pub use self::settings::{
+    Compare, PanelSettings, SectionSettings, Settings, SloSettings, default_sections, default_slos,
+};
 use super::{JobContext, JobError, Outcome};
 use crate::config::Section;
 

@@ -6,8 +6,11 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::Settings;
+use super::baseline::DAYS;
 use super::day::{day_bounds, promql_duration};
+use super::maintenance::{MaintenanceJob, Metric};
 use super::query::{self, QuerySpec, When};
+use super::settings::Compare;
 use crate::config::SmtpConfig;
 use crate::jobs::JobError;
 use crate::output::Table;
@@ -40,6 +43,13 @@ pub struct Plan {
     pub delivery: String,
     pub recipients: Vec<String>,
     pub queries: Vec<PlannedQuery>,
+    /// The 7 days before the report day, day−1 first, each `[start, end]` with its own length
+    /// (filled by [`extend`] when `compare` has `week`).
+    pub week: Vec<[DateTime<Utc>; 2]>,
+    /// When the maintenance section's metrics are read (the run's clock), if it is shown.
+    pub maintenance_at: Option<DateTime<Utc>>,
+    /// The jobs the maintenance section reports on.
+    pub maintenance: Vec<MaintenanceJob>,
 }
 
 impl Plan {
@@ -86,6 +96,11 @@ pub enum Purpose {
     Chart,
     SloWindow,
     SloDay,
+    /// The stat `n` days before the report day (2 to 7; the day before is `PreviousStat`).
+    EarlierStat(usize),
+    /// The chart's query over the previous 7 days (its band).
+    ChartWeek,
+    Maintenance(Metric),
 }
 
 impl Purpose {
@@ -96,7 +111,21 @@ impl Purpose {
             Self::Chart => "chart",
             Self::SloWindow => "SLI over window",
             Self::SloDay => "SLI over day",
+            Self::EarlierStat(2) => "stat, 2 days before",
+            Self::EarlierStat(3) => "stat, 3 days before",
+            Self::EarlierStat(4) => "stat, 4 days before",
+            Self::EarlierStat(5) => "stat, 5 days before",
+            Self::EarlierStat(6) => "stat, 6 days before",
+            Self::EarlierStat(_) => "stat, same weekday last week",
+            Self::ChartWeek => "chart, previous 7 days",
+            Self::Maintenance(metric) => metric.label(),
         }
+    }
+
+    /// Whether the report is worth sending with this query's answer alone: comparisons and
+    /// the maintenance section are not.
+    pub fn essential(self) -> bool {
+        matches!(self, Self::Stat | Self::Chart | Self::SloWindow | Self::SloDay)
     }
 }
 
@@ -177,7 +206,92 @@ pub fn build(settings: &Settings, day: NaiveDate, tz: Tz, probed: Probed, delive
         delivery,
         recipients: settings.to.iter().chain(&settings.cc).cloned().collect(),
         queries: specs(settings, days).iter().map(planned).collect(),
+        week: Vec::new(),
+        maintenance_at: None,
+        maintenance: Vec::new(),
     }
+}
+
+/// Adds to a plan what goes beyond the day and the day before: the previous 7 days (when
+/// `compare` has `week`) and the maintenance section of `jobs` read at `now` (when shown
+/// and there are jobs), with their queries.
+pub fn extend(plan: &mut Plan, settings: &Settings, tz: Tz, now: DateTime<Utc>, jobs: Vec<MaintenanceJob>) {
+    if settings.compares(Compare::Week) {
+        plan.week = (1..=DAYS as u64)
+            .filter_map(|n| plan.day.checked_sub_days(chrono::Days::new(n)))
+            .map(|day| {
+                let (start, end) = day_bounds(day, tz);
+                [start, end]
+            })
+            .collect();
+    }
+    if settings.maintenance && !jobs.is_empty() {
+        plan.maintenance_at = Some(now);
+        plan.maintenance = jobs;
+    }
+    let extra = extra_specs(settings, plan);
+    plan.queries.extend(extra.iter().map(planned));
+}
+
+/// Every query of a run: [`specs`] then [`extra_specs`].
+pub fn all_specs(settings: &Settings, plan: &Plan) -> Vec<Owned> {
+    let mut all = specs(settings, plan.days());
+    all.extend(extra_specs(settings, plan));
+    all
+}
+
+/// The queries [`extend`] added: each stat on days −2 to −7, each chart over the previous
+/// 7 days, the maintenance metrics.
+pub fn extra_specs(settings: &Settings, plan: &Plan) -> Vec<Owned> {
+    let step = settings.step.as_std().as_secs().max(1);
+    let interval = step_duration(step);
+    let mut out = Vec::new();
+    for (s, section) in settings.sections.iter().enumerate() {
+        for (p, panel) in section.panels.iter().enumerate() {
+            let owner = format!("{} / {}", section.title, panel.title);
+            let mut push = |purpose, expr: String, when| {
+                out.push(Owned {
+                    owner: owner.clone(),
+                    section: Some(s),
+                    index: p,
+                    purpose,
+                    spec: QuerySpec { expr, when },
+                })
+            };
+            if let Some(q) = &panel.query {
+                for (n, [start, end]) in plan.week.iter().enumerate().skip(1) {
+                    let seconds = (*end - *start).num_seconds();
+                    let expr = query::expand(q, &promql_duration(seconds), seconds, &interval);
+                    push(Purpose::EarlierStat(n + 1), expr, When::At(*end));
+                }
+            }
+            if let (Some(q), Some([first, _])) = (&panel.chart, plan.week.last()) {
+                let seconds = (plan.end - plan.start).num_seconds();
+                let expr = query::expand(q, &promql_duration(seconds), seconds, &interval);
+                let when = When::Range {
+                    start: *first,
+                    end: plan.start,
+                    step,
+                };
+                push(Purpose::ChartWeek, expr, when);
+            }
+        }
+    }
+    if let Some(at) = plan.maintenance_at {
+        for metric in Metric::ALL {
+            out.push(Owned {
+                owner: "Maintenance".into(),
+                section: None,
+                index: 0,
+                purpose: Purpose::Maintenance(metric),
+                spec: QuerySpec {
+                    expr: metric.expr(),
+                    when: When::At(at),
+                },
+            });
+        }
+    }
+    out
 }
 
 fn planned(s: &Owned) -> PlannedQuery {
@@ -236,7 +350,10 @@ pub fn specs(settings: &Settings, days: Days) -> Vec<Owned> {
                     When::At(end),
                 );
             }
-            if let Some(q) = &panel.query {
+            let compared = settings.compares(Compare::Day) || settings.compares(Compare::Week);
+            if let Some(q) = &panel.query
+                && compared
+            {
                 push(
                     &mut out,
                     Purpose::PreviousStat,

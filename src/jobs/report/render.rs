@@ -5,6 +5,8 @@ use askama::Template;
 use serde::Serialize;
 
 use super::day::Level;
+use super::locale::Catalogue;
+pub use super::maintenance::{MaintenanceRow, MaintenanceView};
 
 /// One value row of a stat panel (one row per series for breakdowns).
 #[derive(Debug, Clone, Serialize)]
@@ -14,7 +16,13 @@ pub struct StatRow {
     pub value: String,
     /// `↑ 3.20 %` against the day before, or empty.
     pub change: String,
+    /// The change as shown: ratios in points (`+0.10 pt (↑ 25.0 %)`), others as `change`.
+    pub day_change: String,
     pub level: Level,
+    /// `last Tuesday: 84.10/s`, `7-day median: …`, `7-day range: … – …` (`compare` week).
+    pub baseline: Vec<String>,
+    /// Outside the previous 7 days' range beyond the tolerance.
+    pub unusual: bool,
 }
 
 /// A legend entry under a chart.
@@ -33,6 +41,8 @@ pub struct ChartView {
     pub width: u32,
     pub height: u32,
     pub legend: Vec<LegendItem>,
+    /// The previous 7 days' range is shaded behind the lines.
+    pub band: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +54,10 @@ pub struct PanelView {
     /// "no data: <reason>" when a query failed or returned nothing.
     pub problem: Option<String>,
     pub level: Level,
+    /// The level's name in the report's language.
+    pub level_label: String,
+    /// A row is unusual against the previous 7 days.
+    pub unusual: bool,
     /// The panel's query in the Prometheus expression browser.
     pub link: String,
 }
@@ -60,10 +74,13 @@ pub struct SloView {
     pub description: String,
     pub objective: String,
     pub window: String,
+    /// `99.9 % over 30d`.
+    pub target: String,
     pub compliance: String,
     pub budget_left: String,
     pub burn_rate: String,
     pub level: Level,
+    pub level_label: String,
     pub problem: Option<String>,
     pub link: String,
 }
@@ -75,17 +92,28 @@ pub struct ReportView {
     pub subject: String,
     /// e.g. "Tuesday 24 November 2026".
     pub day: String,
-    /// e.g. "00:00–24:00 Europe/Paris (24 h)".
+    /// e.g. "2026-11-24 00:00 → 2026-11-25 00:00 Europe/Paris (24 h)".
     pub period: String,
     pub status: Level,
+    /// The status as the subject says it (`WARNING (incomplete)`), in the report's language.
+    pub status_label: String,
     /// One line under the title: counts of panels by status.
     pub summary: String,
     pub sections: Vec<SectionView>,
     pub slos: Vec<SloView>,
+    /// The maintenance jobs' last runs, when shown.
+    pub maintenance: Option<MaintenanceView>,
     pub generated_at: String,
     pub run_id: String,
     pub job: String,
     pub prometheus: String,
+    /// Changes against the day before are shown.
+    pub day_changes: bool,
+    /// Baselines of the previous 7 days are shown.
+    pub baselines: bool,
+    /// The report's language: every fixed text of the templates comes from it.
+    #[serde(skip)]
+    pub catalogue: &'static Catalogue,
 }
 
 #[derive(Template)]
@@ -101,6 +129,36 @@ struct Text<'a> {
 }
 
 impl ReportView {
+    /// A fixed text of the templates in the report's language.
+    pub fn t<'a>(&'a self, key: &'a str) -> &'a str {
+        self.catalogue.t(key)
+    }
+    /// A fixed text with its one placeholder `name` filled with `value`.
+    pub fn fill(&self, key: &str, name: &str, value: &str) -> String {
+        self.catalogue.fill(key, &[(name, value)])
+    }
+    /// `compliance 99.950 %, error budget left 50.0 %, burn rate 0.10×` (the text part).
+    pub fn slo_line(&self, slo: &SloView) -> String {
+        let values = [
+            ("compliance", slo.compliance.as_str()),
+            ("budget", &slo.budget_left),
+            ("burn", &slo.burn_rate),
+        ];
+        self.catalogue.fill("slo.text", &values)
+    }
+    /// `Generated <time> by almanac (job <job>, run <run>) from` (the server follows).
+    pub fn generated(&self) -> String {
+        let values = [
+            ("time", self.generated_at.as_str()),
+            ("job", &self.job),
+            ("run", &self.run_id),
+        ];
+        self.catalogue.fill("footer.generated", &values)
+    }
+    /// The HTML `lang`.
+    pub fn lang(&self) -> &str {
+        &self.catalogue.lang
+    }
     pub fn html(&self) -> Result<String, askama::Error> {
         Html { r: self }.render()
     }
@@ -108,3 +166,7 @@ impl ReportView {
         Text { r: self }.render()
     }
 }
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;

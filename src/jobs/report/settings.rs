@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 use super::day::{Thresholds, Unit};
+use super::locale::{self, Catalogue};
 use crate::config::{HumanDuration, KeyPath, SettingsError};
 
 /// Settings of a `[jobs.<name>]` table of kind `report` (boxed: the job-kind enum stays small).
@@ -67,6 +68,34 @@ pub struct ReportSettings {
     /// Service level objectives shown in their own table.
     #[serde(default = "default_slos")]
     pub slos: Vec<SloSettings>,
+    /// Language of the email (`locales/<code>.toml`): `en` or `fr`.
+    #[serde(default = "default_locale")]
+    pub locale: String,
+    /// What each stat is compared with: `day` (the day before), `week` (the same weekday last
+    /// week, the median and range of the previous 7 days, "unusual" values, chart bands).
+    #[serde(default = "default_compare")]
+    pub compare: Vec<Compare>,
+    /// A value is "unusual" outside the previous 7 days' range by more than this share of the
+    /// range (or of its scale, when the range is narrow).
+    #[serde(default = "default_unusual_tolerance")]
+    pub unusual_tolerance: f64,
+    /// The "Maintenance" section: almanac's own run metrics for the other jobs of the file.
+    #[serde(default = "yes")]
+    pub maintenance: bool,
+}
+
+/// A comparison of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    Day,
+    Week,
+}
+
+impl ReportSettings {
+    pub fn compares(&self, what: Compare) -> bool {
+        self.compare.contains(&what)
+    }
 }
 
 /// `[[jobs.<name>.sections]]`
@@ -128,8 +157,21 @@ static DEFAULTS: LazyLock<Defaults> =
 fn default_title() -> String {
     "AindusDB daily report".into()
 }
-fn default_subject() -> String {
+/// The default subject (replaced by the language's own form when left as is).
+pub(super) fn default_subject() -> String {
     "{title} {date}: {status}".into()
+}
+fn default_locale() -> String {
+    "en".into()
+}
+fn default_compare() -> Vec<Compare> {
+    vec![Compare::Day, Compare::Week]
+}
+fn default_unusual_tolerance() -> f64 {
+    0.1
+}
+fn yes() -> bool {
+    true
 }
 fn default_out_dir() -> PathBuf {
     PathBuf::from("out")
@@ -233,6 +275,22 @@ impl ReportSettings {
         if self.parallelism == 0 {
             return Err(SettingsError::new(root.key("parallelism"), "must be at least 1"));
         }
+        if Catalogue::get(&self.locale).is_err() {
+            return Err(SettingsError::new(
+                root.key("locale"),
+                format!(
+                    "no catalogue for {:?}; one of: {}",
+                    self.locale,
+                    locale::codes().join(", ")
+                ),
+            ));
+        }
+        if !(self.unusual_tolerance.is_finite() && self.unusual_tolerance >= 0.0) {
+            return Err(SettingsError::new(
+                root.key("unusual_tolerance"),
+                "must be a number ≥ 0 (a share of the previous 7 days' range, e.g. 0.1)",
+            ));
+        }
         if self.step.as_std().as_secs() < 1 {
             return Err(SettingsError::new(root.key("step"), "must be at least 1s"));
         }
@@ -293,6 +351,24 @@ mod tests {
         settings.validate().unwrap();
         assert_eq!(settings.sections.len(), 3);
         assert_eq!(settings.slos.len(), 3);
+    }
+
+    #[test]
+    fn locale_compare_and_tolerance_are_checked() {
+        let settings: Settings = toml::from_str("to = ['a@b.c']").unwrap();
+        assert_eq!(settings.locale, "en");
+        assert!(settings.compares(Compare::Day) && settings.compares(Compare::Week));
+        assert!(settings.maintenance);
+        let french: Settings = toml::from_str("to = ['a@b.c']\nlocale = 'fr'\ncompare = ['week']").unwrap();
+        french.validate().unwrap();
+        assert!(!french.compares(Compare::Day));
+        let german: Settings = toml::from_str("to = ['a@b.c']\nlocale = 'de'").unwrap();
+        let error = german.validate().unwrap_err();
+        assert_eq!(error.path.to_string(), "locale");
+        assert!(error.message.contains("en, fr"), "{}", error.message);
+        assert!(toml::from_str::<Settings>("to = ['a@b.c']\ncompare = ['month']").is_err());
+        let negative: Settings = toml::from_str("to = ['a@b.c']\nunusual_tolerance = -1").unwrap();
+        assert_eq!(negative.validate().unwrap_err().path.to_string(), "unusual_tolerance");
     }
 
     #[test]

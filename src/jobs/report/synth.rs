@@ -1,8 +1,8 @@
-//! Synthetic AindusDB metrics (TEST AND DEMO DATA ONLY): two days of OpenMetrics text whose
+//! Synthetic AindusDB metrics (TEST AND DEMO DATA ONLY): eight days of OpenMetrics text whose
 //! true report values are known exactly, so tests can check the numbers the report prints.
 //!
-//! The generated file covers the report day and the day before (for comparisons), one sample
-//! a minute, each placed half a minute off the minute so that no sample sits on a day boundary
+//! The generated file covers the report day and the 7 days before (the day before and the
+//! week for comparisons; each day its own load, errors and downtime), one sample a minute, each placed half a minute off the minute so that no sample sits on a day boundary
 //! (Prometheus 2 and 3 differ on whether a range includes its start). Per-minute increments
 //! follow an evening-peak sine whose rounded values sum to exactly `base × minutes`, and whose
 //! first increment of each day equals the day's mean, so `increase(x[<day>])` (with its
@@ -93,22 +93,63 @@ pub struct Truth {
 }
 
 /// Per-day parameters: thousands of requests a minute on average, errors per thousand, down minutes.
-struct DayShape {
-    base: u64,
-    errors_per_mille: u64,
-    down_minutes: usize,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayShape {
+    pub base: u64,
+    pub errors_per_mille: u64,
+    pub down_minutes: usize,
 }
 
-const PREVIOUS: DayShape = DayShape {
-    base: 5,
-    errors_per_mille: 4,
-    down_minutes: 0,
-};
-const REPORT_DAY: DayShape = DayShape {
-    base: 6,
-    errors_per_mille: 5,
-    down_minutes: 1,
-};
+impl DayShape {
+    const fn new(base: u64, errors_per_mille: u64, down_minutes: usize) -> Self {
+        Self {
+            base,
+            errors_per_mille,
+            down_minutes,
+        }
+    }
+    /// Mean requests a second.
+    pub fn requests_per_second(&self) -> f64 {
+        self.base as f64 * 1000.0 / STEP as f64
+    }
+    pub fn error_ratio(&self) -> f64 {
+        self.errors_per_mille as f64 / 1000.0
+    }
+}
+
+const PREVIOUS: DayShape = DayShape::new(5, 4, 0);
+const REPORT_DAY: DayShape = DayShape::new(6, 5, 1);
+/// The 7 days before the report day, day−1 first: the report day lies within their range
+/// for every stat (an ordinary day).
+pub static WEEK: [DayShape; 7] = [
+    PREVIOUS,
+    DayShape::new(7, 6, 0),
+    DayShape::new(6, 5, 2),
+    DayShape::new(5, 4, 0),
+    DayShape::new(6, 5, 0),
+    DayShape::new(7, 5, 1),
+    DayShape::new(6, 4, 0),
+];
+/// A report day made unusual on purpose: 3 % errors and 30 minutes down, the same load.
+pub const UNUSUAL_DAY: DayShape = DayShape::new(6, 30, 30);
+
+/// Which report day [`openmetrics_of`] generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Within the range of the week before.
+    Ordinary,
+    /// [`UNUSUAL_DAY`].
+    Unusual,
+}
+
+impl Scenario {
+    fn report_day(self) -> &'static DayShape {
+        match self {
+            Self::Ordinary => &REPORT_DAY,
+            Self::Unusual => &UNUSUAL_DAY,
+        }
+    }
+}
 
 /// Linear interpolation inside the bucket holding rank `q`, as `histogram_quantile` does.
 fn quantile(q: f64, buckets: &[(&str, u64)]) -> f64 {
@@ -125,8 +166,14 @@ fn quantile(q: f64, buckets: &[(&str, u64)]) -> f64 {
     f64::NAN
 }
 
-/// What the report should show for `date` in `tz`.
+/// What the report should show for `date` in `tz` (an ordinary day).
 pub fn truth(date: NaiveDate, tz: Tz) -> Truth {
+    truth_of(date, tz, Scenario::Ordinary)
+}
+
+/// What the report should show for `date` in `tz` in `scenario`.
+pub fn truth_of(date: NaiveDate, tz: Tz, scenario: Scenario) -> Truth {
+    let report_day = scenario.report_day();
     let minutes = |d: NaiveDate| {
         let (start, end) = day_bounds(d, tz);
         (end - start).num_seconds()
@@ -141,12 +188,12 @@ pub fn truth(date: NaiveDate, tz: Tz) -> Truth {
     };
     Truth {
         day_seconds,
-        uptime: 1.0 - REPORT_DAY.down_minutes as f64 / samples,
+        uptime: 1.0 - report_day.down_minutes as f64 / samples,
         prev_uptime: 1.0 - PREVIOUS.down_minutes as f64 / prev_samples,
-        error_ratio: REPORT_DAY.errors_per_mille as f64 / 1000.0,
-        prev_error_ratio: PREVIOUS.errors_per_mille as f64 / 1000.0,
-        requests_per_second: REPORT_DAY.base as f64 * 1000.0 / STEP as f64,
-        prev_requests_per_second: PREVIOUS.base as f64 * 1000.0 / STEP as f64,
+        error_ratio: report_day.error_ratio(),
+        prev_error_ratio: PREVIOUS.error_ratio(),
+        requests_per_second: report_day.requests_per_second(),
+        prev_requests_per_second: PREVIOUS.requests_per_second(),
         p50: quantile(0.50, &LATENCY_BUCKETS),
         p95: quantile(0.95, &LATENCY_BUCKETS),
         p99: quantile(0.99, &LATENCY_BUCKETS),
@@ -173,9 +220,16 @@ struct Minute {
     shape: &'static DayShape,
 }
 
-fn minutes(date: NaiveDate, tz: Tz) -> Vec<Minute> {
+fn minutes(date: NaiveDate, tz: Tz, scenario: Scenario) -> Vec<Minute> {
+    let mut days: Vec<(NaiveDate, &'static DayShape)> = WEEK
+        .iter()
+        .enumerate()
+        .rev()
+        .filter_map(|(i, shape)| Some((date.checked_sub_days(chrono::Days::new(i as u64 + 1))?, shape)))
+        .collect();
+    days.push((date, scenario.report_day()));
     let mut all = Vec::new();
-    for (day, shape) in [(date.pred_opt().unwrap_or(date), &PREVIOUS), (date, &REPORT_DAY)] {
+    for (day, shape) in days {
         let (start, end): (DateTime<Utc>, DateTime<Utc>) = day_bounds(day, tz);
         let n = ((end - start).num_seconds() / STEP) as usize;
         for k in 0..n {
@@ -210,10 +264,15 @@ fn load(m: &Minute) -> u64 {
     (m.shape.base as i64 + wave(m.k, m.n, 4.0)).max(0) as u64
 }
 
-/// OpenMetrics text (ending in `# EOF`) for `date` and the day before, in `tz`.
+/// OpenMetrics text (ending in `# EOF`) for `date` (an ordinary day) and the 7 days before, in `tz`.
 pub fn openmetrics(date: NaiveDate, tz: Tz) -> String {
-    let minutes = minutes(date, tz);
-    let mut out = String::with_capacity(16 << 20);
+    openmetrics_of(date, tz, Scenario::Ordinary)
+}
+
+/// OpenMetrics text for `date` in `scenario` and the 7 days before, in `tz`.
+pub fn openmetrics_of(date: NaiveDate, tz: Tz, scenario: Scenario) -> String {
+    let minutes = minutes(date, tz, scenario);
+    let mut out = String::with_capacity(64 << 20);
     let job = r#"job="aindusdb-core",instance="aindusdb-core:8000""#;
 
     out.push_str("# HELP up Whether the target was up (synthetic).\n# TYPE up gauge\n");
@@ -352,6 +411,29 @@ mod tests {
     }
 
     #[test]
+    fn an_ordinary_day_lies_within_its_week_and_the_unusual_one_does_not() {
+        let range = |f: fn(&DayShape) -> f64| {
+            let values: Vec<f64> = WEEK.iter().map(f).collect();
+            (
+                values.iter().copied().fold(f64::INFINITY, f64::min),
+                values.iter().copied().fold(0.0, f64::max),
+            )
+        };
+        let down = |d: &DayShape| d.down_minutes as f64;
+        for (f, name) in [
+            (DayShape::requests_per_second as fn(&DayShape) -> f64, "requests"),
+            (DayShape::error_ratio, "errors"),
+            (down, "downtime"),
+        ] {
+            let (lo, hi) = range(f);
+            assert!(lo <= f(&REPORT_DAY) && f(&REPORT_DAY) <= hi, "{name}");
+        }
+        let (_, hi) = range(DayShape::error_ratio);
+        assert!(UNUSUAL_DAY.error_ratio() > 4.0 * hi);
+        assert_eq!(UNUSUAL_DAY.base, REPORT_DAY.base, "the load stays ordinary");
+    }
+
+    #[test]
     fn dst_days_have_their_real_length() {
         let tz: Tz = "Europe/Paris".parse().unwrap();
         let short = truth(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(), tz);
@@ -370,7 +452,7 @@ mod tests {
             .filter(|l| l.starts_with("aindusdb_requests_total") && l.contains("error"))
             .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
             .collect();
-        assert_eq!(errors.len(), 2 * 1440);
+        assert_eq!(errors.len(), 8 * 1440);
         assert!(errors.windows(2).all(|w| w[0] <= w[1]));
     }
 }
