@@ -7,6 +7,7 @@ pub mod mail;
 pub mod percent;
 pub mod prometheus;
 pub mod pushgateway;
+pub mod remote_write;
 pub mod s3;
 pub mod search;
 pub mod tls;

@@ -43,6 +43,8 @@ pub const MEMORY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("log-retention", "48Mi", "256Mi"),
     // scripts/bench-tsdb: 63–65 MiB at 1 M series; goal ≤ 300 MiB
     ("tsdb-retention", "80Mi", "256Mi"),
+    // scripts/bench-rollup: provisional until measured
+    ("tsdb-rollup", "128Mi", "512Mi"),
 ];
 
 /// The default memory of a job kind, `None` for a kind without defaults.

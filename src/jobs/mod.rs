@@ -7,6 +7,7 @@ pub mod log_retention;
 pub mod noop;
 pub mod report;
 pub mod tsdb_retention;
+pub mod tsdb_rollup;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,12 +37,13 @@ use crate::output::OutputFormat;
 pub enum JobKind {
     Report(report::Settings),
     TsdbRetention(tsdb_retention::Settings),
+    TsdbRollup(tsdb_rollup::Settings),
     LogRetention(log_retention::Settings),
     Noop(noop::Settings),
 }
 
 impl JobKinds for JobKind {
-    const NAMES: &'static [&'static str] = &["report", "tsdb-retention", "log-retention", "noop"];
+    const NAMES: &'static [&'static str] = &["report", "tsdb-retention", "tsdb-rollup", "log-retention", "noop"];
 
     fn parse(
         kind: &str,
@@ -52,6 +54,7 @@ impl JobKinds for JobKind {
         Some(match kind {
             "report" => loader.deserialize(settings, path).map(Self::Report),
             "tsdb-retention" => loader.deserialize(settings, path).map(Self::TsdbRetention),
+            "tsdb-rollup" => loader.deserialize(settings, path).map(Self::TsdbRollup),
             "log-retention" => loader.deserialize(settings, path).map(Self::LogRetention),
             "noop" => loader.deserialize(settings, path).map(Self::Noop),
             _ => return None,
@@ -62,6 +65,7 @@ impl JobKinds for JobKind {
         match self {
             Self::Report(_) => "report",
             Self::TsdbRetention(_) => "tsdb-retention",
+            Self::TsdbRollup(_) => "tsdb-rollup",
             Self::LogRetention(_) => "log-retention",
             Self::Noop(_) => "noop",
         }
@@ -72,6 +76,7 @@ impl JobKinds for JobKind {
         match self {
             Self::Report(_) => report::REQUIRES,
             Self::TsdbRetention(_) => tsdb_retention::REQUIRES,
+            Self::TsdbRollup(_) => tsdb_rollup::REQUIRES,
             Self::LogRetention(_) => log_retention::REQUIRES,
             Self::Noop(_) => noop::REQUIRES,
         }
@@ -82,6 +87,7 @@ impl JobKinds for JobKind {
         match self {
             Self::Report(settings) => settings.validate(),
             Self::TsdbRetention(settings) => settings.validate(),
+            Self::TsdbRollup(settings) => settings.validate(),
             Self::LogRetention(settings) => settings.validate(),
             Self::Noop(settings) => settings.validate(),
         }
@@ -98,6 +104,7 @@ impl JobKind {
         Ok(match self {
             Self::Report(settings) => Plan::Report(report::plan(ctx, settings).await?),
             Self::TsdbRetention(settings) => Plan::TsdbRetention(tsdb_retention::plan(ctx, settings).await?),
+            Self::TsdbRollup(settings) => Plan::TsdbRollup(tsdb_rollup::plan(ctx, settings).await?),
             Self::LogRetention(settings) => Plan::LogRetention(log_retention::plan(ctx, settings).await?),
             Self::Noop(settings) => Plan::Noop(noop::plan(ctx, settings).await?),
         })
@@ -110,6 +117,7 @@ impl JobKind {
 pub enum Plan {
     Report(report::Plan),
     TsdbRetention(tsdb_retention::Plan),
+    TsdbRollup(tsdb_rollup::Plan),
     LogRetention(log_retention::Plan),
     Noop(noop::Plan),
 }
@@ -120,6 +128,7 @@ impl Plan {
         match self {
             Self::Report(plan) => plan.render_text(),
             Self::TsdbRetention(plan) => plan.render_text(),
+            Self::TsdbRollup(plan) => plan.render_text(),
             Self::LogRetention(plan) => plan.render_text(),
             Self::Noop(plan) => plan.render_text(),
         }
@@ -131,6 +140,7 @@ impl Plan {
             (Self::TsdbRetention(plan), JobKind::TsdbRetention(settings)) => {
                 tsdb_retention::execute(ctx, settings, plan).await
             }
+            (Self::TsdbRollup(plan), JobKind::TsdbRollup(settings)) => tsdb_rollup::execute(ctx, settings, plan).await,
             (Self::LogRetention(plan), JobKind::LogRetention(settings)) => {
                 log_retention::execute(ctx, settings, plan).await
             }

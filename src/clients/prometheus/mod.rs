@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 pub mod admin;
+pub mod raw;
 
 use super::http::{HttpClient, HttpError};
 use crate::clients::error::Transience;
