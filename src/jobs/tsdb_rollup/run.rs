@@ -333,12 +333,15 @@ fn watermark(job: &str, tier: Tier, window: &Window) -> TimeSeries {
     )
 }
 
+/// What a background write hands back: the tier, its new watermark and the tally.
+type WriteResult = Result<(Tier, u64, Tally), JobError>;
+
 /// The remote writes of a run, one window at a time and in order, each in the background
 /// while the next hour is rolled up: a window's write starts once the previous one succeeded.
 struct Writes {
     writer: RemoteWriteClient,
     max: usize,
-    running: Option<AbortOnDropHandle<Result<(Tier, u64, Tally), JobError>>>,
+    running: Option<AbortOnDropHandle<WriteResult>>,
 }
 
 impl Writes {
