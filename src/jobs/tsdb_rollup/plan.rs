@@ -262,14 +262,21 @@ pub fn aggregates_for(name: &str, rule: &Rule, metadata: &BTreeMap<String, Strin
     }
 }
 
-/// A rule's selector as the source is asked: without rollups and watermarks (a rule such as
-/// `{job="api"}` also matches the rollups, which keep the labels), so nothing is rolled up twice.
+/// A rule's selector as the source is asked: raw series only, no name with a colon (rollups,
+/// which keep the labels so `{job="api"}` matches them too, and recording rules) and not the
+/// watermark, so nothing is rolled up twice. A positive regex: the server then never expands
+/// the rollups' postings (a negative one made every query after the first writes 20 % slower).
 pub fn source_selector(selector: &Selector) -> String {
     let mut selector = selector.clone();
     selector.matchers.push(Matcher {
         label: "__name__".into(),
-        op: MatchOp::Nre,
-        value: format!("{WATERMARK}|.+:1[hd]_.+"),
+        op: MatchOp::Re,
+        value: "[^:]+".into(),
+    });
+    selector.matchers.push(Matcher {
+        label: "__name__".into(),
+        op: MatchOp::Ne,
+        value: WATERMARK.into(),
     });
     selector.render()
 }

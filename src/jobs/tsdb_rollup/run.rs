@@ -33,8 +33,10 @@ struct Tally {
     days: u64,
 }
 
-/// Hours of hourly rollups sent in one write (with the hour watermark at the last one's end).
+/// Hours of hourly rollups sent in one write (with the hour watermark at the last one's end),
+/// unless MAX_PENDING_SAMPLES (about 16 bytes each, plus shared labels) come first.
 const HOURS_PER_WRITE: usize = 24;
+const MAX_PENDING_SAMPLES: usize = 1_000_000;
 
 /// One day being accumulated from its hours: per series, its statistics and rollup names.
 type DayAccs = HashMap<u128, (Acc, Arc<Naming>)>;
@@ -132,6 +134,7 @@ async fn roll(
     // its samples in time order (the receiver converts a series' labels once per batch).
     let mut hourly: HashMap<u128, (Arc<Naming>, Vec<Vec<Sample>>)> = HashMap::new();
     let mut batched: Vec<Window> = Vec::new();
+    let mut pending = 0usize;
     let mut writes = Writes {
         writer: writer.clone(),
         max: settings.max_series_per_request,
@@ -191,6 +194,7 @@ async fn roll(
                             if let Some(value) = acc.value(*aggregate, window.seconds()) {
                                 let timestamp = window.stamp_ms();
                                 samples.push(Sample { value, timestamp });
+                                pending += 1;
                             }
                         }
                     }
@@ -212,7 +216,7 @@ async fn roll(
         }
         let last = k + 1 == chunks.len() || !chunks[k + 1].hour;
         if let (Some(first), Some(end)) = (batched.first(), batched.last())
-            && (batched.len() >= HOURS_PER_WRITE || last)
+            && (batched.len() >= HOURS_PER_WRITE || pending >= MAX_PENDING_SAMPLES || last)
         {
             let mut series = Vec::with_capacity(hourly.len() * 4 + 1);
             for (id, (naming, per_aggregate)) in hourly.drain() {
@@ -233,6 +237,7 @@ async fn roll(
                 .send(series, Tier::Hour, batched.len() as u64, what, tally)
                 .await?;
             batched.clear();
+            pending = 0;
         }
         if let (true, Some(day)) = (chunk.closes_day, chunk.day.and_then(|i| days.get(i))) {
             let mut daily = Vec::new();
@@ -392,7 +397,7 @@ async fn write(writer: &RemoteWriteClient, mut series: Vec<TimeSeries>, max: usi
     let mut done = Tally::default();
     while !series.is_empty() {
         let rest = series.split_off(series.len().min(max));
-        let samples = series.len() as u64;
+        let samples: u64 = series.iter().map(|s| s.samples.len() as u64).sum();
         let bytes = writer.write(&WriteRequest { timeseries: series }).await?;
         done.requests += 1;
         done.bytes += bytes as u64;
