@@ -223,7 +223,7 @@ fn committed_manifests_have_memory_per_kind_and_the_service_account() {
         ("almanac-daily-report", None, "32Mi", "128Mi"),
         ("almanac-log-retention", Some("almanac-log-retention"), "48Mi", "256Mi"),
         ("almanac-tsdb-maintenance", None, "80Mi", "256Mi"),
-        ("almanac-tsdb-rollup", None, "128Mi", "512Mi"),
+        ("almanac-tsdb-rollup", None, "96Mi", "256Mi"),
     ];
     let cronjobs = docs.iter().filter(|d| d["kind"] == "CronJob").count();
     assert_eq!(cronjobs, expected.len());

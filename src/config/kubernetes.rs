@@ -43,8 +43,8 @@ pub const MEMORY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("log-retention", "48Mi", "256Mi"),
     // scripts/bench-tsdb: 63–65 MiB at 1 M series; goal ≤ 300 MiB
     ("tsdb-retention", "80Mi", "256Mi"),
-    // scripts/bench-rollup: provisional until measured
-    ("tsdb-rollup", "128Mi", "512Mi"),
+    // scripts/bench-rollup: 78–80 MiB at 10 000 series × 15 days; goal ≤ 256 MiB
+    ("tsdb-rollup", "96Mi", "256Mi"),
 ];
 
 /// The default memory of a job kind, `None` for a kind without defaults.
