@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::api_time;
+use super::{Envelope, api_time};
 use crate::clients::error::Transience;
 use crate::clients::http::{HttpClient, HttpError, truncate};
 use crate::config::HumanDuration;
@@ -78,14 +78,6 @@ pub struct BlockMeta {
     pub min_time: i64,
     #[serde(rename = "maxTime")]
     pub max_time: i64,
-}
-
-#[derive(Deserialize)]
-struct Envelope<T> {
-    status: String,
-    data: Option<T>,
-    #[serde(default)]
-    error: String,
 }
 
 /// Admin calls on one server; auth, CA and base URL come from its `HttpClient`.

@@ -56,14 +56,15 @@ pub struct RangeSeries {
     pub points: Vec<(f64, f64)>,
 }
 
+/// The answer envelope of the Prometheus HTTP API.
 #[derive(Deserialize)]
-struct Envelope<T> {
-    status: String,
-    data: Option<T>,
+pub(super) struct Envelope<T> {
+    pub(super) status: String,
+    pub(super) data: Option<T>,
     #[serde(rename = "errorType", default)]
-    error_type: String,
+    pub(super) error_type: String,
     #[serde(default)]
-    error: String,
+    pub(super) error: String,
 }
 
 #[derive(Deserialize)]
@@ -140,59 +141,7 @@ impl PrometheusClient {
         path: &str,
         form: &[(&str, String)],
     ) -> Result<T, PrometheusError> {
-        let request = self.http.request(method.clone(), path);
-        let request = if method == Method::GET {
-            request.query(form)
-        } else {
-            request.form(form)
-        };
-        let response = match self.http.send(request, path).await {
-            Ok(response) => response,
-            // Prometheus reports bad queries as 400/422 with a JSON body: surface its message.
-            Err(HttpError::Status {
-                body,
-                status,
-                url,
-                hint,
-            }) if status.as_u16() == 400 || status.as_u16() == 422 || status.as_u16() == 503 => {
-                if let Ok(envelope) = serde_json::from_str::<Envelope<serde_json::Value>>(&body) {
-                    return Err(PrometheusError::Api {
-                        kind: envelope.error_type,
-                        message: envelope.error,
-                    });
-                }
-                return Err(HttpError::Status {
-                    body,
-                    status,
-                    url,
-                    hint,
-                }
-                .into());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let url = self.http.shown_url(path);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.http.transport_error(url.clone(), e))?;
-        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| HttpError::Decode {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-        if envelope.status != "success" {
-            return Err(PrometheusError::Api {
-                kind: envelope.error_type,
-                message: envelope.error,
-            });
-        }
-        envelope.data.ok_or_else(|| {
-            HttpError::Decode {
-                url,
-                message: "no data in a success answer".into(),
-            }
-            .into()
-        })
+        api_call(&self.http, method, path, form).await
     }
 
     /// Instant query at `time`. Scalars come back as one sample with no labels.
@@ -301,6 +250,69 @@ impl PrometheusClient {
             info.version
         })
     }
+}
+
+/// One HTTP API call (`GET` with a query string, `POST` with a form) decoded from the
+/// `{status, data, errorType, error}` envelope every Prometheus-compatible server answers.
+/// Bad queries (400/422) and overloads (503) carry that envelope too: its message is kept.
+pub(super) async fn api_call<T: serde::de::DeserializeOwned>(
+    http: &HttpClient,
+    method: Method,
+    path: &str,
+    form: &[(&str, String)],
+) -> Result<T, PrometheusError> {
+    let request = http.request(method.clone(), path);
+    let request = if method == Method::GET {
+        request.query(form)
+    } else {
+        request.form(form)
+    };
+    let response = match http.send(request, path).await {
+        Ok(response) => response,
+        Err(HttpError::Status {
+            body,
+            status,
+            url,
+            hint,
+        }) if matches!(status.as_u16(), 400 | 422 | 503) => {
+            return Err(match serde_json::from_str::<Envelope<serde_json::Value>>(&body) {
+                Ok(envelope) => PrometheusError::Api {
+                    kind: envelope.error_type,
+                    message: envelope.error,
+                },
+                Err(_) => HttpError::Status {
+                    body,
+                    status,
+                    url,
+                    hint,
+                }
+                .into(),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let url = http.shown_url(path);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| http.transport_error(url.clone(), e))?;
+    let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| HttpError::Decode {
+        url: url.clone(),
+        message: e.to_string(),
+    })?;
+    if envelope.status != "success" {
+        return Err(PrometheusError::Api {
+            kind: envelope.error_type,
+            message: envelope.error,
+        });
+    }
+    envelope.data.ok_or_else(|| {
+        HttpError::Decode {
+            url,
+            message: "no data in a success answer".into(),
+        }
+        .into()
+    })
 }
 
 #[cfg(test)]

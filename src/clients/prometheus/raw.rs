@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::{Labels, PrometheusError, api_time, parse_value};
-use crate::clients::http::{HttpClient, HttpError};
+use super::{Labels, PrometheusError, api_call, api_time, parse_value};
+use crate::clients::http::HttpClient;
 
 /// One series' stored samples: (milliseconds since the epoch, value), in time order.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,16 +81,6 @@ struct MetadataEntry {
     kind: String,
 }
 
-#[derive(Deserialize)]
-struct Envelope<T> {
-    status: String,
-    data: Option<T>,
-    #[serde(rename = "errorType", default)]
-    error_type: String,
-    #[serde(default)]
-    error: String,
-}
-
 /// Raw-sample and metadata calls on one server (Prometheus or VictoriaMetrics).
 #[derive(Clone, Debug)]
 pub struct RawClient {
@@ -144,59 +134,7 @@ impl RawClient {
         path: &str,
         form: &[(&str, String)],
     ) -> Result<T, PrometheusError> {
-        let request = self.http.request(method.clone(), path);
-        let request = if method == Method::GET {
-            request.query(form)
-        } else {
-            request.form(form)
-        };
-        let response = match self.http.send(request, path).await {
-            Ok(response) => response,
-            // Bad queries are 400/422 with a JSON body; overloads 503: surface the message.
-            Err(HttpError::Status {
-                body,
-                status,
-                url,
-                hint,
-            }) if matches!(status.as_u16(), 400 | 422 | 503) => {
-                return Err(match serde_json::from_str::<Envelope<serde_json::Value>>(&body) {
-                    Ok(envelope) => PrometheusError::Api {
-                        kind: envelope.error_type,
-                        message: envelope.error,
-                    },
-                    Err(_) => HttpError::Status {
-                        body,
-                        status,
-                        url,
-                        hint,
-                    }
-                    .into(),
-                });
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let url = self.http.shown_url(path);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.http.transport_error(url.clone(), e))?;
-        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| HttpError::Decode {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-        if envelope.status != "success" {
-            return Err(PrometheusError::Api {
-                kind: envelope.error_type,
-                message: envelope.error,
-            });
-        }
-        envelope.data.ok_or_else(|| {
-            HttpError::Decode {
-                url,
-                message: "no data in a success answer".into(),
-            }
-            .into()
-        })
+        api_call(&self.http, method, path, form).await
     }
 }
 
