@@ -377,23 +377,98 @@ pub fn form_encoded_len(text: &str) -> usize {
 /// `reserved` bytes for start/end) stays under `max_bytes`. A selector too long on its own
 /// gets a batch of its own.
 pub fn batches(selectors: Vec<String>, max_bytes: usize, reserved: usize) -> Vec<Vec<String>> {
-    const KEY: usize = "match%5B%5D=".len() + 1;
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let mut current = Vec::new();
-    let mut size = reserved;
+    let mut batcher = Batcher::new(max_bytes, reserved, None);
     for selector in selectors {
-        let len = KEY + form_encoded_len(&selector);
-        if !current.is_empty() && size + len > max_bytes {
-            out.push(std::mem::take(&mut current));
-            size = reserved;
+        batcher.push(selector);
+    }
+    batcher.finish().groups
+}
+
+/// `match[]` groups built one selector at a time, as `batches` splits them. Past `keep`
+/// selectors (a run's `max_series_per_run`; `Some(0)` for a dry run) only the number of
+/// groups is kept: a scan of millions of stale series then runs in constant memory.
+#[derive(Debug)]
+pub struct Batcher {
+    max_bytes: usize,
+    reserved: usize,
+    keep: Option<u64>,
+    pushed: u64,
+    size: usize,
+    /// Selectors in the open group (counted even when not kept).
+    open: usize,
+    current: Vec<String>,
+    done: Batches,
+}
+
+/// The groups of a `Batcher`: `count` of them, their selectors when `complete`. The default
+/// is no group at all, complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batches {
+    pub count: usize,
+    pub groups: Vec<Vec<String>>,
+    /// False when selectors were counted but not kept.
+    pub complete: bool,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            groups: Vec::new(),
+            complete: true,
         }
-        size += len;
-        current.push(selector);
     }
-    if !current.is_empty() {
-        out.push(current);
+}
+
+impl Batcher {
+    pub fn new(max_bytes: usize, reserved: usize, keep: Option<u64>) -> Self {
+        Self {
+            max_bytes,
+            reserved,
+            keep,
+            pushed: 0,
+            size: reserved,
+            open: 0,
+            current: Vec::new(),
+            done: Batches::default(),
+        }
     }
-    out
+
+    pub fn push(&mut self, selector: String) {
+        const KEY: usize = "match%5B%5D=".len() + 1;
+        let len = KEY + form_encoded_len(&selector);
+        if self.open > 0 && self.size + len > self.max_bytes {
+            self.close();
+        }
+        self.pushed += 1;
+        if self.done.complete && self.keep.is_some_and(|keep| self.pushed > keep) {
+            // Over the limit: stop holding selectors, keep counting groups.
+            self.done.complete = false;
+            self.done.groups = Vec::new();
+            self.current = Vec::new();
+        }
+        self.size += len;
+        self.open += 1;
+        if self.done.complete {
+            self.current.push(selector);
+        }
+    }
+
+    fn close(&mut self) {
+        self.done.count += 1;
+        if self.done.complete {
+            self.done.groups.push(std::mem::take(&mut self.current));
+        }
+        self.size = self.reserved;
+        self.open = 0;
+    }
+
+    pub fn finish(mut self) -> Batches {
+        if self.open > 0 {
+            self.close();
+        }
+        self.done
+    }
 }
 
 /// An estimate of how many TSDB blocks hold samples in `[start, end]` (milliseconds) when the

@@ -142,6 +142,33 @@ fn an_oversized_selector_gets_its_own_batch() {
 }
 
 #[test]
+fn a_counting_batcher_counts_the_groups_it_would_have_kept() {
+    let selectors: Vec<String> = (0..1000).map(|i| format!("{{pod=\"p{i:04}\"}}")).collect();
+    let kept = batches(selectors.clone(), 300, 40);
+    // Dry run: nothing kept, same number of requests.
+    let mut counting = Batcher::new(300, 40, Some(0));
+    // Run under a limit of 500 series: kept until the 501st, then only counted.
+    let mut limited = Batcher::new(300, 40, Some(500));
+    let mut exact = Batcher::new(300, 40, Some(1000));
+    for selector in &selectors {
+        counting.push(selector.clone());
+        limited.push(selector.clone());
+        exact.push(selector.clone());
+    }
+    let (counting, limited, exact) = (counting.finish(), limited.finish(), exact.finish());
+    assert!(kept.len() > 10);
+    for counted in [&counting, &limited] {
+        assert_eq!(counted.count, kept.len());
+        assert!(!counted.complete);
+        assert!(counted.groups.is_empty());
+    }
+    assert!(exact.complete);
+    assert_eq!(exact.count, kept.len());
+    assert_eq!(exact.groups, kept);
+    assert!(Batcher::new(300, 40, Some(0)).finish().complete);
+}
+
+#[test]
 fn block_estimates() {
     let h = 3_600_000;
     // Range entirely in persisted blocks of 24h.

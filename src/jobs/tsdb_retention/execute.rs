@@ -7,7 +7,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::decide;
+use super::decide::{self, Batcher};
 use super::plan::{self, BlockLayout, Gathered, Plan, Scanned};
 use super::scan;
 use super::settings::{Action, Rule, Settings};
@@ -50,8 +50,16 @@ pub(super) async fn gather(ctx: &JobContext, settings: &Settings) -> Result<Gath
     }
     let window_start = plan::window_start(ctx.now, settings.lookback, &server);
     info!(message = "planning TSDB maintenance", server = ?server, window_start = %window_start.to_rfc3339(), rules = settings.rules.len());
+    // A dry run only counts the delete requests; a run keeps their selectors up to the
+    // series limit it would refuse past (all of them with --force).
+    let keep = match (ctx.options.dry_run, ctx.options.force) {
+        (true, _) => Some(0),
+        (false, true) => None,
+        (false, false) => Some(settings.max_series_per_run),
+    };
     let scans = scan_rules(&settings.rules, |index, rule| {
-        scan::rule(ctx, &client, settings.sample_size, index, rule, window_start)
+        let batcher = Batcher::new(settings.max_request_bytes, plan::RESERVED, keep);
+        scan::rule(ctx, &client, settings.sample_size, index, rule, window_start, batcher)
     })
     .await?;
     let layout = if plan::needs_block_layout(&server, &scans) {
@@ -93,6 +101,13 @@ pub(super) async fn run(ctx: &JobContext, settings: &Settings, plan: Plan) -> Re
              --dry-run, then raise the limit or run with --force)",
             plan.total_series,
             plan.max_series_per_run
+        )));
+    }
+    if !plan.requests_complete {
+        // Selectors are only counted past the limit or in a dry run; deleting from such a plan
+        // would miss series.
+        return Err(JobError::fatal(anyhow::anyhow!(
+            "the plan's delete requests were counted, not kept (dry run or over max_series_per_run): nothing deleted"
         )));
     }
     if !plan.requests.is_empty() {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::decide;
+use super::decide::{self, Batches};
 use super::settings::{Action, Rule, Settings};
 use crate::clients::prometheus::Labels;
 use crate::clients::prometheus::admin::{BlockMeta, HeadStats, Server};
@@ -33,6 +33,10 @@ pub struct Plan {
     /// The `delete_series` request set (not printed: one exact selector per stale series).
     #[serde(skip)]
     pub requests: Vec<DeleteRequest>,
+    /// False when `requests` was only counted (a dry run, or over `max_series_per_run`):
+    /// such a plan is never executed.
+    #[serde(skip)]
+    pub requests_complete: bool,
 }
 
 /// One rule's share of the plan.
@@ -178,9 +182,10 @@ pub fn render_labels(labels: &Labels) -> String {
 pub struct Scanned {
     /// Metrics with series to delete (none listed when a metric has none).
     pub metrics: Vec<MetricPlan>,
-    /// Stale rules: the exact selector of every stale series. Retain rules: empty (their
+    /// Stale rules: the exact selector of every stale series, grouped into requests (only
+    /// counted in a dry run, or past `max_series_per_run`). Retain rules: none (their
     /// deletion is the rule's own selector).
-    pub exact: Vec<String>,
+    pub exact: Batches,
 }
 
 impl Scanned {
@@ -256,16 +261,24 @@ pub fn build(settings: &Settings, now: DateTime<Utc>, gathered: Gathered) -> Pla
     } = gathered;
     let mut rules = Vec::with_capacity(scans.len());
     let mut requests = Vec::new();
+    let mut delete_requests = 0;
+    let mut complete = true;
     for ((index, rule), scanned) in settings.rules.iter().enumerate().zip(scans) {
         let (action, selector, _) = rule.parts();
         let end = deletion_end(rule, now);
         let series = scanned.series();
-        let selectors = match action {
+        let batches = match action {
             Action::Stale => scanned.exact,
-            Action::Retain if series > 0 => vec![selector.render()],
-            Action::Retain => Vec::new(),
+            Action::Retain if series > 0 => Batches {
+                count: 1,
+                groups: vec![vec![selector.render()]],
+                complete: true,
+            },
+            Action::Retain => Batches::default(),
         };
-        for matchers in decide::batches(selectors, settings.max_request_bytes, RESERVED) {
+        delete_requests += batches.count;
+        complete &= batches.complete;
+        for matchers in batches.groups {
             // Stale requests carry one exact selector per series; a retain request one selector.
             let count = if action == Action::Stale {
                 matchers.len() as u64
@@ -300,8 +313,9 @@ pub fn build(settings: &Settings, now: DateTime<Utc>, gathered: Gathered) -> Pla
         max_series_per_run: settings.max_series_per_run,
         over_limit: total_series > settings.max_series_per_run,
         blocks,
-        delete_requests: requests.len(),
+        delete_requests,
         warnings,
+        requests_complete: complete,
         requests,
         rules,
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::jobs::tsdb_retention::decide::Batcher;
 
 fn t(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -53,9 +54,11 @@ fn metric(name: &str, series: u64, end: DateTime<Utc>) -> MetricPlan {
 
 /// Stale rule: `n` stale series of `up`, each with a long exact selector.
 fn scans(n: usize, now: DateTime<Utc>) -> Vec<Scanned> {
-    let exact = (0..n)
-        .map(|i| format!("{{__name__=\"up\",job=\"k\",pod=\"{i}-{}\"}}", "x".repeat(200)))
-        .collect();
+    let mut batcher = Batcher::new(1024, RESERVED, None);
+    for i in 0..n {
+        batcher.push(format!("{{__name__=\"up\",job=\"k\",pod=\"{i}-{}\"}}", "x".repeat(200)));
+    }
+    let exact = batcher.finish();
     vec![
         Scanned {
             metrics: vec![metric("up", n as u64, now - Duration::days(2))],
@@ -66,7 +69,7 @@ fn scans(n: usize, now: DateTime<Utc>) -> Vec<Scanned> {
                 metric("a_bucket", 2, now - Duration::days(7)),
                 metric("b_bucket", 1, now - Duration::days(7)),
             ],
-            exact: Vec::new(),
+            exact: Batches::default(),
         },
         Scanned::default(),
     ]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info};
 
-use super::decide::{self, Selector};
+use super::decide::{self, Batcher, Batches, Selector};
 use super::plan::{MetricPlan, Scanned, deletion_end};
 use super::settings::{Action, Rule};
 use crate::clients::prometheus::{Labels, PrometheusClient, PrometheusError};
@@ -21,11 +21,12 @@ pub(super) async fn rule(
     index: usize,
     rule: &Rule,
     window_start: DateTime<Utc>,
+    batcher: Batcher,
 ) -> Result<Scanned, JobError> {
     let (action, selector, _) = rule.parts();
     let end = deletion_end(rule, ctx.now);
     match action {
-        Action::Stale => scan_stale(ctx, client, sample_size, index, selector, window_start, end).await,
+        Action::Stale => scan_stale(ctx, client, sample_size, (index, selector), (window_start, end), batcher).await,
         Action::Retain => scan_retain(ctx, client, sample_size, index, selector, window_start, end).await,
     }
 }
@@ -49,19 +50,17 @@ async fn metric_names(
 }
 
 /// Stale series of one rule: per metric, whole window minus recent window, with the exact
-/// selector of every stale series.
+/// selector of every stale series grouped into `delete_series` requests by `batcher`.
 async fn scan_stale(
     ctx: &JobContext,
     client: &PrometheusClient,
     sample_size: usize,
-    index: usize,
-    selector: &Selector,
-    window_start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    (index, selector): (usize, &Selector),
+    (window_start, end): (DateTime<Utc>, DateTime<Utc>),
+    mut batcher: Batcher,
 ) -> Result<Scanned, JobError> {
     let names = metric_names(client, selector, window_start, ctx.now).await?;
     let mut metrics = Vec::new();
-    let mut selectors = Vec::new();
     // Two series calls in flight at any time (whole window, then recent window, metric after
     // metric), each a task that also decodes its answer, so that comparing one metric's
     // windows overlaps with fetching the next metric's.
@@ -96,7 +95,9 @@ async fn scan_stale(
         if stale.is_empty() {
             continue;
         }
-        selectors.extend(stale.iter().map(|labels| decide::exact_selector(labels, &all_names)));
+        for labels in &stale {
+            batcher.push(decide::exact_selector(labels, &all_names));
+        }
         metrics.push(MetricPlan {
             metric: name,
             series: stale.len() as u64,
@@ -109,7 +110,7 @@ async fn scan_stale(
     info!(message = "stale rule planned", rule = index, selector = %selector, stale_series = series, metrics = metrics.len());
     Ok(Scanned {
         metrics,
-        exact: selectors,
+        exact: batcher.finish(),
     })
 }
 
@@ -159,7 +160,7 @@ async fn scan_retain(
     info!(message = "retain rule planned", rule = index, selector = %selector, series, metrics = metrics.len());
     Ok(Scanned {
         metrics,
-        exact: Vec::new(),
+        exact: Batches::default(),
     })
 }
 
