@@ -6,6 +6,7 @@ mod support;
 use std::str::FromStr;
 
 use almanac::config::HumanDuration;
+use almanac::jobs::report::slo_parts::{self, Source};
 use almanac::jobs::tsdb_retention::Selector;
 use almanac::jobs::tsdb_retention::decide::{MatchOp, Matcher};
 use toml::Value;
@@ -148,6 +149,113 @@ struct Need {
     retain_only: bool,
 }
 
+/// The expressions of an SLO and how many hours before its window's end each reads: `sli`
+/// the whole window; events split as the report splits them (`slo_parts::split`, with its
+/// margin): the rollup expressions back to the window's start, the raw ones back to the
+/// boundary (or the whole window when nothing is split), and the day (25 h at most).
+fn slo_reads<'a>(slo: &'a Value, report_raw_retention: Option<&str>) -> Vec<(&'a str, f64)> {
+    let window = hours(slo["window"].as_str().unwrap());
+    if let Some(sli) = slo.get("sli").and_then(Value::as_str) {
+        return vec![(sli, window)];
+    }
+    let text = |key: &str| slo.get(key).and_then(Value::as_str);
+    let rollups = [text("good_rollup"), text("total_rollup")];
+    let retention = slo
+        .get("raw_retention")
+        .and_then(Value::as_str)
+        .or(report_raw_retention)
+        .map(|r| chrono::Duration::seconds((hours(r) * 3600.0) as i64));
+    // A Paris day ending at 23:00 UTC.
+    let end = chrono::DateTime::parse_from_rfc3339("2026-11-24T23:00:00Z")
+        .unwrap()
+        .to_utc();
+    let start = end - chrono::Duration::seconds((window * 3600.0) as i64);
+    let parts = slo_parts::split(start, end, retention, rollups.iter().all(Option::is_some));
+    let mut out = Vec::new();
+    for part in parts {
+        let back = (end - part.start).num_seconds() as f64 / 3600.0;
+        let exprs = match part.source {
+            Source::Raw => [text("good"), text("total")],
+            Source::Rollup => rollups,
+        };
+        out.extend(exprs.into_iter().flatten().map(|e| (e, back)));
+    }
+    out.extend([text("good"), text("total")].into_iter().flatten().map(|e| (e, 25.0)));
+    out
+}
+
+/// The aggregates a tsdb-rollup rule writes for metric `name` (without metadata: its
+/// `aggregates`, its `type`, or the name's suffix, as docs/tsdb-rollup.md says).
+fn rule_aggregates(rule: &Value, name: &str) -> Vec<String> {
+    if let Some(list) = rule.get("aggregates").and_then(Value::as_array) {
+        return list.iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    }
+    let kind = match rule.get("type").and_then(Value::as_str) {
+        Some("histogram") if name.ends_with("_bucket") => "bucket",
+        Some("histogram" | "counter") => "counter",
+        Some(_) => "gauge",
+        None if name.ends_with("_bucket") => "bucket",
+        None if ["_total", "_sum", "_count"].iter().any(|s| name.ends_with(s)) => "counter",
+        None => "gauge",
+    };
+    let list: &[&str] = match kind {
+        "bucket" => &["increase"],
+        "counter" => &["increase", "rate"],
+        _ => &["avg", "min", "max", "count"],
+    };
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+/// Rollup series (`<metric>:1h_<aggregate>`) a report reads that no tsdb-rollup job writes: the
+/// first rule selecting the metric (the one that writes it) must have the aggregate, and the
+/// job the `1h` tier.
+fn unwritten_rollups(text: &str) -> Vec<String> {
+    let config: toml::Table = toml::from_str(text).unwrap();
+    let jobs = config["jobs"].as_table().unwrap();
+    let rollup_jobs: Vec<&Value> = jobs
+        .values()
+        .filter(|j| j["kind"].as_str() == Some("tsdb-rollup"))
+        .filter(|j| {
+            j.get("tiers")
+                .and_then(Value::as_array)
+                .is_none_or(|t| t.iter().any(|t| t.as_str() == Some("1h")))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for need in needs(jobs) {
+        let Some((metric, aggregate)) = need.reference.name.split_once(":1h_") else {
+            continue;
+        };
+        let raw = Reference {
+            name: metric.to_string(),
+            fixed: need
+                .reference
+                .fixed
+                .iter()
+                .filter(|(label, _)| label != "__name__")
+                .cloned()
+                .collect(),
+        };
+        let written = rollup_jobs.iter().any(|job| {
+            job["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|rule| may_select(&Selector::parse(rule["selector"].as_str().unwrap()).unwrap(), &raw))
+                .is_some_and(|rule| rule_aggregates(rule, metric).iter().any(|a| a == aggregate))
+        });
+        if !written {
+            out.push(format!(
+                "{} reads {} that no tsdb-rollup rule writes",
+                need.what, need.reference.name
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn needs(jobs: &toml::Table) -> Vec<Need> {
     let defaults: Value =
         toml::from_str(&std::fs::read_to_string(support::repo().join("src/jobs/report/defaults.toml")).unwrap())
@@ -180,21 +288,29 @@ fn needs(jobs: &toml::Table) -> Vec<Need> {
                 }
             }
         }
+        let raw_retention = job.get("raw_retention").and_then(Value::as_str);
         for slo in job.get("slos").or(defaults.get("slos")).unwrap().as_array().unwrap() {
-            for reference in references(slo["sli"].as_str().unwrap()) {
-                let what = format!("{name}: SLO {:?}", slo["name"].as_str().unwrap());
-                out.push(Need {
-                    reference,
-                    hours: hours(slo["window"].as_str().unwrap()) + margin,
-                    what,
-                    retain_only: false,
-                });
+            let what = format!("{name}: SLO {:?}", slo["name"].as_str().unwrap());
+            // Each expression and how far before the window's end it reads.
+            for (expr, back) in slo_reads(slo, raw_retention) {
+                for reference in references(expr) {
+                    out.push(Need {
+                        reference,
+                        hours: back + margin,
+                        what: what.clone(),
+                        retain_only: false,
+                    });
+                }
             }
         }
     }
     // The rollup job reads raw samples back to `lookback` (+ the baseline hour) on its first run
     // and when catching up: of the report's metrics, those its rules select.
-    let read: Vec<Reference> = out.iter().map(|n| n.reference.clone()).collect();
+    let read: Vec<Reference> = out
+        .iter()
+        .map(|n| n.reference.clone())
+        .filter(|r| !r.name.contains(':'))
+        .collect();
     for (name, job) in jobs.iter().filter(|(_, j)| j["kind"].as_str() == Some("tsdb-rollup")) {
         let lookback = job.get("lookback").and_then(Value::as_str).unwrap_or("15d");
         for rule in job["rules"].as_array().unwrap() {
@@ -258,6 +374,62 @@ fn shipped_jobs_toml_deletes_nothing_the_report_or_the_rollups_read() {
     let text = std::fs::read_to_string(support::repo().join("jobs.toml")).unwrap();
     let found = conflicts(&text);
     assert!(found.is_empty(), "{found:#?}");
+    let unwritten = unwritten_rollups(&text);
+    assert!(unwritten.is_empty(), "{unwritten:#?}");
+}
+
+/// The shipped file with `from` replaced by `to` (which must be there once).
+fn shipped_with(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(support::repo().join("jobs.toml")).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from:?} once in jobs.toml");
+    text.replace(from, to)
+}
+
+#[test]
+fn the_check_follows_the_rollup_and_raw_parts_of_the_slo_windows() {
+    // The SLOs read rollups back to their window's start: 30 days of `:1h_*` are too few (the
+    // report runs hours after its day ends).
+    let short = shipped_with(
+        "retain = '{__name__=~\".+:1h_.+\"}'\nkeep = \"31d\"",
+        "retain = '{__name__=~\".+:1h_.+\"}'\nkeep = \"30d\"",
+    );
+    let found = conflicts(&short);
+    for name in [
+        "up:1h_sum",
+        "up:1h_count",
+        "aindusdb_request_duration_seconds_count:1h_increase",
+    ] {
+        assert!(
+            found.iter().any(|c| c.contains(name) && c.contains("SLO")),
+            "{name}: {found:#?}"
+        );
+    }
+    // A report assuming 16 days of raw data reads raw series the 15-day rule deleted.
+    let long = shipped_with("raw_retention = \"15d\"", "raw_retention = \"16d\"");
+    let found = conflicts(&long);
+    assert!(
+        found
+            .iter()
+            .any(|c| c.contains("aindusdb_request_duration_seconds_bucket ") && c.contains("API latency")),
+        "{found:#?}"
+    );
+    // Without `raw_retention` the 30-day windows are read raw: 15 days are too few.
+    let unsplit = shipped_with("raw_retention = \"15d\"\n", "");
+    let found = conflicts(&unsplit);
+    assert!(
+        found
+            .iter()
+            .any(|c| c.contains("deletes up ") && c.contains("API availability")),
+        "{found:#?}"
+    );
+    // The SLOs read `up:1h_sum`: a rule for `up` without `sum` does not write it.
+    let no_sum = shipped_with(
+        "aggregates = [\"avg\", \"min\", \"max\", \"count\", \"sum\"]",
+        "type = \"gauge\"",
+    );
+    let unwritten = unwritten_rollups(&no_sum);
+    assert_eq!(unwritten.len(), 1, "{unwritten:#?}");
+    assert!(unwritten[0].contains("up:1h_sum"), "{unwritten:#?}");
 }
 
 #[test]

@@ -287,7 +287,10 @@ fn stale_and_retain_delete_exactly_the_right_series_and_ranges() {
     assert_eq!(report["counts"]["tombstones_cleaned"], 1, "{report:#}");
     // The dry run only counted its requests (constant memory): the run made that many.
     assert!(plan["delete_requests"].as_u64().unwrap() >= 2, "{plan:#}");
-    assert_eq!(plan["delete_requests"], report["counts"]["delete_requests"], "{report:#}");
+    assert_eq!(
+        plan["delete_requests"], report["counts"]["delete_requests"],
+        "{report:#}"
+    );
 
     let stale_end = n - 2 * DAY;
     let keep_end = n - 7 * DAY;

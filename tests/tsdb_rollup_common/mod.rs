@@ -22,8 +22,8 @@ pub struct Series {
 pub const GAUGE: &[&str] = &["avg", "count", "max", "min"];
 pub const COUNTER: &[&str] = &["increase", "rate"];
 pub const BUCKET: &[&str] = &["increase"];
-/// The `_sum` series is selected by a rule with `aggregates = ["increase", "max"]`.
-pub const OVERRIDE: &[&str] = &["increase", "max"];
+/// The `_sum` series is selected by a rule with `aggregates = ["increase", "max", "sum"]`.
+pub const OVERRIDE: &[&str] = &["increase", "max", "sum"];
 
 pub fn utc(text: &str) -> i64 {
     DateTime::parse_from_rfc3339(text).unwrap().timestamp()
@@ -118,7 +118,7 @@ pub fn data(p: &str, from: i64, to: i64, reset_at: i64, gap: (i64, i64)) -> Vec<
 pub fn rules(job: &str, p: &str) -> String {
     format!(
         "[[jobs.{job}.rules]]\nselector = '{{__name__=~\"{p}_.+\",__name__!=\"{p}_latency_seconds_sum\"}}'\n\
-         [[jobs.{job}.rules]]\nselector = '{p}_latency_seconds_sum'\naggregates = [\"increase\", \"max\"]\n"
+         [[jobs.{job}.rules]]\nselector = '{p}_latency_seconds_sum'\naggregates = [\"increase\", \"max\", \"sum\"]\n"
     )
 }
 
@@ -201,6 +201,7 @@ pub fn expected(series: &[Series], windows: &[(i64, i64)], tier: &str) -> BTreeM
                     "avg" => inside.iter().sum::<f64>() / inside.len() as f64,
                     "min" => inside.iter().copied().fold(f64::INFINITY, f64::min),
                     "max" => inside.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    "sum" => inside.iter().sum(),
                     "count" => inside.len() as f64,
                     "increase" => increase,
                     "rate" => increase / (end - start) as f64,

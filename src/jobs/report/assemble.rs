@@ -11,6 +11,7 @@ use super::day::Level;
 use super::locale::{self, Catalogue};
 use super::maintenance::{self, Metric};
 use super::panel::{self, Context, Place};
+use super::period::Period;
 use super::plan::{Owned, Plan, Purpose};
 use super::query::QueryResult;
 use super::render::{ReportView, SectionView, SloView};
@@ -160,19 +161,23 @@ pub fn subject(settings: &Settings, day: NaiveDate, status: &str) -> String {
 
 /// The subject line: `{title}`, `{date}` (short), `{day}` (long) and `{status}` of the
 /// template filled once (a title holding `{status}` stays as written). The default template
-/// is the language's own.
+/// is the language's own. A weekly or monthly report's `{date}` and `{day}` both name its
+/// period (`week of 23 November 2026`, `November 2026`), `day` being its first day.
 pub fn subject_in(settings: &Settings, day: NaiveDate, status: &str, catalogue: &Catalogue) -> String {
-    let template = if settings.subject == default_subject() {
-        catalogue.t("subject")
-    } else {
-        settings.subject.as_str()
+    let daily = settings.period == Period::Day;
+    let template = match settings.subject == default_subject() {
+        true if daily => catalogue.t("subject"),
+        true => catalogue.t("subject.period"),
+        false => settings.subject.as_str(),
     };
+    let name = settings.period.name(day, catalogue);
+    let date = if daily { catalogue.short_date(day) } else { name.clone() };
     locale::fill(
         template,
         &[
             ("title", &settings.title),
-            ("date", &catalogue.short_date(day)),
-            ("day", &catalogue.long_date(day)),
+            ("date", &date),
+            ("day", &name),
             ("status", status),
         ],
     )
@@ -261,7 +266,7 @@ pub fn assemble_in(
     let view = ReportView {
         title: settings.title.clone(),
         subject: subject_in(settings, plan.day, &status.text, catalogue),
-        day: catalogue.long_date(plan.day),
+        day: plan.period.name(plan.day, catalogue),
         period: catalogue.fill(
             "period",
             &[
@@ -282,6 +287,9 @@ pub fn assemble_in(
         job: run.job.to_string(),
         prometheus: plan.prometheus.clone(),
         day_changes: settings.compares(Compare::Day),
+        versus: catalogue.t(plan.period.versus_key()).to_string(),
+        changes: catalogue.t(changes_key(plan.period)).to_string(),
+        no_baseline: settings.compares(Compare::Week) && !plan.period.has_baseline(),
         baselines: !plan.week.is_empty(),
         catalogue,
     };
@@ -291,6 +299,15 @@ pub fn assemble_in(
         panels,
         failed_panels,
         problems,
+    }
+}
+
+/// The footer's sentence on what changes compare with.
+fn changes_key(period: Period) -> &'static str {
+    match period {
+        Period::Day => "footer.changes",
+        Period::Week => "footer.changes_week",
+        Period::Month => "footer.changes_month",
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Once;
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -13,6 +13,7 @@ use super::baseline::{BandPoint, bands};
 use super::day::Unit;
 use super::locale::Catalogue;
 use super::numbers::Scale;
+use super::period::Period;
 use super::ticks::{self, Limits};
 use crate::clients::prometheus::RangeSeries;
 
@@ -157,6 +158,8 @@ pub struct Request {
     pub end: DateTime<Utc>,
     pub step: u64,
     pub tz: Tz,
+    /// What the chart spans: its x-axis labels (hours, weekdays or days of the month).
+    pub period: Period,
     pub top: usize,
     pub catalogue: &'static Catalogue,
 }
@@ -182,6 +185,7 @@ pub fn render(
         end,
         step,
         tz,
+        period: Period::Day,
         top,
         catalogue: Catalogue::english(),
     })
@@ -282,27 +286,22 @@ pub fn draw(request: &Request) -> Result<Option<Chart>, ChartError> {
             root.draw(&Text::new(label, position, axis_font.clone()))
                 .map_err(|e| error(&e))?;
         }
-        // Local-time ticks every 3 hours (DST-aware: each hour converted on its own).
-        let mut tick = start;
-        while tick <= end {
-            let local = tick.with_timezone(&tz);
-            if local.minute() == 0 && local.hour().is_multiple_of(3) {
-                let x = tick.timestamp() as f64;
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(x, y0), (x, y1)],
-                        RGBColor(234, 238, 242),
-                    )))
-                    .map_err(|e| error(&e))?;
-                let (px, py) = chart.backend_coord(&(x, y0));
-                root.draw(&Text::new(
-                    local.format("%H:%M").to_string(),
-                    (px - 30, py + 12),
-                    axis_font.clone(),
-                ))
+        // Local-time ticks (DST-aware): every 3 hours of a day, each day of a week, every
+        // 7th day of a month (`Period::ticks`).
+        for (at, label) in request.period.ticks(start, end, tz, request.catalogue) {
+            let x = at as f64;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, y0), (x, y1)],
+                    RGBColor(234, 238, 242),
+                )))
                 .map_err(|e| error(&e))?;
-            }
-            tick += Duration::minutes(30);
+            let (width, _) = root.estimate_text_size(&label, &axis_font).map_err(|e| error(&e))?;
+            let (px, py) = chart.backend_coord(&(x, y0));
+            // Centred under its tick, kept inside the image (the last one at the right edge).
+            let left = (px - width as i32 / 2).min(WIDTH as i32 - width as i32 - 4);
+            root.draw(&Text::new(label, (left, py + 12), axis_font.clone()))
+                .map_err(|e| error(&e))?;
         }
         for (i, band) in &bands {
             let fill = rgb(lines[*i].color).mix(0.16).filled();
@@ -353,6 +352,7 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::Encod
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     #[test]
     fn gaps_and_nan_split_lines() {
@@ -431,6 +431,7 @@ mod tests {
             end,
             step: 300,
             tz,
+            period: Period::Day,
             top: 5,
             catalogue: Catalogue::get("fr").unwrap(),
         };

@@ -30,7 +30,7 @@ fn client(ctx: &JobContext) -> Result<PrometheusClient, JobError> {
 /// unreachable server must fail the run, not send empty charts), then the pure plan.
 pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobError> {
     let tz = ctx.job.timezone.0;
-    let day = plan::report_day(ctx.options.date, ctx.now, tz)?;
+    let day = plan::report_start(settings.period, ctx.options.date, ctx.now, tz)?;
     let prometheus = client(ctx)?;
     let version = prometheus
         .build_info()
@@ -71,6 +71,7 @@ async fn render_charts(
     answers: &Answers<'_>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    step: u64,
     tz: chrono_tz::Tz,
 ) -> Charts {
     let catalogue = Catalogue::of(&settings.locale);
@@ -93,8 +94,9 @@ async fn render_charts(
                     unit: panel.unit,
                     start,
                     end,
-                    step: settings.step.as_std().as_secs(),
+                    step,
                     tz,
+                    period: settings.period,
                     top: settings.top_series,
                     catalogue,
                 };
@@ -146,7 +148,7 @@ async fn build(
     );
     check_answered(&answers)?;
     let started = std::time::Instant::now();
-    let charts = render_charts(settings, &answers, plan.start, plan.end, tz).await;
+    let charts = render_charts(settings, &answers, plan.start, plan.end, plan.step, tz).await;
     let run = Run {
         job: &ctx.job.name,
         run_id: &ctx.run_id,
@@ -213,7 +215,7 @@ pub async fn run(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Ou
                 mail::send_with_retries(smtp, message, settings.send_attempts, settings.send_backoff.as_std()).await?;
             let mut outcome = Outcome::success(format!(
                 "report for {} sent to {} ({})",
-                plan.day,
+                plan.period.describe(plan.day),
                 email.to.join(", "),
                 report.view.status.label()
             ))
@@ -229,7 +231,7 @@ pub async fn run(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Ou
                 .map_err(|e| JobError::fatal(anyhow::anyhow!("cannot write to {}: {e}", settings.out_dir.display())))?;
             let mut outcome = Outcome::success(format!(
                 "report for {} written to {} and {} ({})",
-                plan.day,
+                plan.period.describe(plan.day),
                 written.html.display(),
                 written.eml.display(),
                 report.view.status.label()

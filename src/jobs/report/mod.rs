@@ -11,14 +11,18 @@ pub mod maintenance;
 pub mod mime;
 pub mod numbers;
 pub mod panel;
+pub mod period;
 pub mod plan;
 pub mod query;
 pub mod render;
 mod settings;
 pub mod slo;
+pub mod slo_parts;
+mod slo_settings;
 pub mod synth;
 pub mod ticks;
 
+pub use self::period::Period;
 pub use self::plan::{Plan, PlannedQuery};
 pub use self::settings::{
     Compare, PanelSettings, SectionSettings, Settings, SloSettings, default_sections, default_slos,

@@ -10,6 +10,7 @@ use super::chart::Chart;
 use super::day::{Level, Unit};
 use super::locale::Catalogue;
 use super::numbers::{self, decimal, relative_change};
+use super::period::Period;
 use super::plan::{Plan, Purpose};
 use super::query::{self, QueryResult};
 use super::render::{ChartView, LegendItem, PanelView, SloView, StatRow};
@@ -199,7 +200,10 @@ fn chart_view(
         .map(|l| l.name.clone())
         .filter(|n| !n.is_empty())
         .collect();
-    let date = ctx.catalogue.short_date(day);
+    let date = match ctx.plan.period {
+        Period::Day => ctx.catalogue.short_date(day),
+        period => period.name(day, ctx.catalogue),
+    };
     let alt = if names.is_empty() {
         ctx.catalogue
             .fill("chart.alt", &[("title", &panel.title), ("date", &date)])
@@ -293,7 +297,7 @@ pub fn panel(
                         Some((_, QueryResult::Range(week))) => week.as_slice(),
                         _ => &[],
                     };
-                    let step = settings.step.as_std().as_secs();
+                    let step = plan.step;
                     let legend = panel.legend.as_deref();
                     let band = !baseline::bands(&drawn.lines, week, legend, plan.start, end, step, ctx.tz).is_empty();
                     let (chart, png) = chart_view(drawn, panel, ctx, plan.day, place.number, band);
@@ -329,16 +333,9 @@ pub fn slo(
     answers: &Answers<'_>,
 ) -> (SloView, Option<String>) {
     let catalogue = ctx.catalogue;
-    let value = |purpose| match answers.find(None, index, purpose) {
-        Some((_, QueryResult::Instant(samples))) if !samples.is_empty() => Ok(samples[0].value),
-        Some((_, QueryResult::Instant(_))) => Err(Reason::Fixed("reason.no_sli_series")),
-        Some((_, QueryResult::Failed(reason))) => Err(Reason::Said(reason.clone())),
-        _ => Err(Reason::Fixed("reason.no_query")),
-    };
     let window = objective.window.as_std().as_secs();
-    let link = answers
-        .find(None, index, Purpose::SloWindow)
-        .map(|(o, _)| (ctx.link)(&o.spec.expr, ctx.plan.end, (window / 3600).max(1) as u32))
+    let link = slo::link_expr(index, answers)
+        .map(|expr| (ctx.link)(&expr, ctx.plan.end, (window / 3600).max(1) as u32))
         .unwrap_or_default();
     let target = Unit::Percent.format_in(objective.objective, Some(1), catalogue);
     let na = catalogue.t("value.na").to_string();
@@ -359,7 +356,8 @@ pub fn slo(
         problem: None,
         link,
     };
-    let problem = match (value(Purpose::SloWindow), value(Purpose::SloDay)) {
+    let [window_sli, day_sli] = slo::slis(objective, index, answers);
+    let problem = match (window_sli, day_sli) {
         (Ok(window), Ok(day)) => {
             let status = slo::evaluate(window, day, objective.objective);
             view.compliance = Unit::Percent.format_in(status.compliance, Some(3), catalogue);

@@ -1,5 +1,5 @@
-//! The plan of the `report` job, built without I/O: the report day and its bounds, and every
-//! query a run will make, in a stable order (what `--dry-run` prints).
+//! The plan of the `report` job, built without I/O: the report's period (a day, week or month)
+//! and its bounds, and every query a run will make, in a stable order (what `--dry-run` prints).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -9,8 +9,10 @@ use super::Settings;
 use super::baseline::DAYS;
 use super::day::{day_bounds, promql_duration};
 use super::maintenance::{MaintenanceJob, Metric};
+use super::period::Period;
 use super::query::{self, QuerySpec, When};
 use super::settings::Compare;
+use super::slo_parts::{self, SloPart, SloRead};
 use crate::config::SmtpConfig;
 use crate::jobs::JobError;
 use crate::output::Table;
@@ -30,13 +32,18 @@ pub struct PlannedQuery {
 /// What a run will do.
 #[derive(Debug, Serialize)]
 pub struct Plan {
+    /// What the report covers: `day`, `week` or `month`.
+    pub period: Period,
+    /// The period's first day (the report day of a daily report).
     pub day: NaiveDate,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub prev_start: DateTime<Utc>,
     pub prev_end: DateTime<Utc>,
-    /// The day as a PromQL range (`23h`, `24h`, `25h`).
+    /// The period as a PromQL range (`23h`, `24h`, `25h`; `169h` for a week, `745h`...).
     pub range: String,
+    /// Step of the chart range queries and `$__interval`, seconds (see `Period::chart_step`).
+    pub step: u64,
     pub prometheus: String,
     pub prometheus_version: String,
     /// `smtp://host:port` or the output directory.
@@ -50,6 +57,8 @@ pub struct Plan {
     pub maintenance_at: Option<DateTime<Utc>>,
     /// The jobs the maintenance section reports on.
     pub maintenance: Vec<MaintenanceJob>,
+    /// How each SLO's window is read: raw, or rollups before the raw retention then raw.
+    pub slo_reads: Vec<SloRead>,
 }
 
 impl Plan {
@@ -66,7 +75,7 @@ impl Plan {
     pub fn render_text(&self) -> String {
         let mut out = format!(
             "report for {} ({} → {}, range {}) from {} (Prometheus {})\ndelivery: {}{}\n\n",
-            self.day,
+            self.period.describe(self.day),
             self.start.to_rfc3339(),
             self.end.to_rfc3339(),
             self.range,
@@ -84,6 +93,9 @@ impl Plan {
             table.row([query.panel.as_str(), query.purpose, query.expr.as_str()]);
         }
         out.push_str(&table.render());
+        for read in self.slo_reads.iter().filter(|r| r.rollups()) {
+            out.push_str(&format!("{}\n", read.line()));
+        }
         out
     }
 }
@@ -96,6 +108,10 @@ pub enum Purpose {
     Chart,
     SloWindow,
     SloDay,
+    /// Good events of an SLO given as events, over a part of its window or the period.
+    SloGood(SloPart),
+    /// All events of an SLO given as events.
+    SloTotal(SloPart),
     /// The stat `n` days before the report day (2 to 7; the day before is `PreviousStat`).
     EarlierStat(usize),
     /// The chart's query over the previous 7 days (its band).
@@ -107,10 +123,18 @@ impl Purpose {
     pub fn label(self) -> &'static str {
         match self {
             Self::Stat => "stat",
-            Self::PreviousStat => "stat, day before",
+            Self::PreviousStat => "stat, period before",
             Self::Chart => "chart",
             Self::SloWindow => "SLI over window",
             Self::SloDay => "SLI over day",
+            Self::SloGood(SloPart::Whole) => "good events over window",
+            Self::SloTotal(SloPart::Whole) => "total events over window",
+            Self::SloGood(SloPart::Recent) => "good events, recent part (raw)",
+            Self::SloTotal(SloPart::Recent) => "total events, recent part (raw)",
+            Self::SloGood(SloPart::Older) => "good events, older part (rollups)",
+            Self::SloTotal(SloPart::Older) => "total events, older part (rollups)",
+            Self::SloGood(SloPart::Day) => "good events over day",
+            Self::SloTotal(SloPart::Day) => "total events over day",
             Self::EarlierStat(2) => "stat, 2 days before",
             Self::EarlierStat(3) => "stat, 3 days before",
             Self::EarlierStat(4) => "stat, 4 days before",
@@ -125,7 +149,10 @@ impl Purpose {
     /// Whether the report is worth sending with this query's answer alone: comparisons and
     /// the maintenance section are not.
     pub fn essential(self) -> bool {
-        matches!(self, Self::Stat | Self::Chart | Self::SloWindow | Self::SloDay)
+        matches!(
+            self,
+            Self::Stat | Self::Chart | Self::SloWindow | Self::SloDay | Self::SloGood(_) | Self::SloTotal(_)
+        )
     }
 }
 
@@ -158,22 +185,31 @@ pub struct Probed {
 
 /// The report day: `date` (`--date`), or yesterday in `tz`; refused unless over by `now`.
 pub fn report_day(date: Option<NaiveDate>, now: DateTime<Utc>, tz: Tz) -> Result<NaiveDate, JobError> {
-    let day = match date {
-        Some(day) => day,
-        None => now
-            .with_timezone(&tz)
-            .date_naive()
-            .pred_opt()
-            .ok_or_else(|| JobError::Usage("no day before --now".into()))?,
+    report_start(Period::Day, date, now, tz)
+}
+
+/// The first day of the reported period: the one holding `date` (`--date`, any day of it), or
+/// the last complete one in `tz`; refused unless over by `now`.
+pub fn report_start(
+    period: Period,
+    date: Option<NaiveDate>,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<NaiveDate, JobError> {
+    let first = match date {
+        Some(day) => period.first_day(day),
+        None => period.last_complete(now, tz),
     };
-    let (_, end) = day_bounds(day, tz);
+    let (_, end) = period.bounds(first, tz);
     if end > now {
         return Err(JobError::Usage(format!(
-            "{day} in {tz} is not over until {end} (now is {}): a report covers a whole past day; pass an earlier --date",
-            now.to_rfc3339()
+            "{} in {tz} is not over until {end} (now is {}): a report covers a whole past {}; pass an earlier --date",
+            period.describe(first),
+            now.to_rfc3339(),
+            period.noun()
         )));
     }
-    Ok(day)
+    Ok(first)
 }
 
 /// Where the email goes: the SMTP server, or the `out_dir` without `[smtp]`.
@@ -184,10 +220,13 @@ pub fn delivery(smtp: Option<&SmtpConfig>, settings: &Settings) -> String {
     }
 }
 
-/// The plan of the report for `day` in `tz`.
+/// The plan of the report for the period (`settings.period`) holding `day` in `tz`, compared
+/// with the period before it.
 pub fn build(settings: &Settings, day: NaiveDate, tz: Tz, probed: Probed, delivery: String) -> Plan {
-    let (start, end) = day_bounds(day, tz);
-    let (prev_start, prev_end) = day_bounds(day.pred_opt().unwrap_or(day), tz);
+    let period = settings.period;
+    let day = period.first_day(day);
+    let (start, end) = period.bounds(day, tz);
+    let (prev_start, prev_end) = period.bounds(period.previous(day), tz);
     let days = Days {
         start,
         end,
@@ -195,28 +234,32 @@ pub fn build(settings: &Settings, day: NaiveDate, tz: Tz, probed: Probed, delive
         prev_end,
     };
     Plan {
+        period,
         day,
         start,
         end,
         prev_start,
         prev_end,
         range: promql_duration((end - start).num_seconds()),
+        step: chart_step(settings),
         prometheus: probed.url,
         prometheus_version: probed.version,
         delivery,
         recipients: settings.to.iter().chain(&settings.cc).cloned().collect(),
         queries: specs(settings, days).iter().map(planned).collect(),
+        slo_reads: slo_parts::reads(&settings.slos, end, settings.raw_retention),
         week: Vec::new(),
         maintenance_at: None,
         maintenance: Vec::new(),
     }
 }
 
-/// Adds to a plan what goes beyond the day and the day before: the previous 7 days (when
-/// `compare` has `week`) and the maintenance section of `jobs` read at `now` (when shown
-/// and there are jobs), with their queries.
+/// Adds to a plan what goes beyond the period and the one before: the previous 7 days (when
+/// `compare` has `week` and the report is daily: see `Period::has_baseline`) and the
+/// maintenance section of `jobs` read at `now` (when shown and there are jobs), with their
+/// queries.
 pub fn extend(plan: &mut Plan, settings: &Settings, tz: Tz, now: DateTime<Utc>, jobs: Vec<MaintenanceJob>) {
-    if settings.compares(Compare::Week) {
+    if settings.compares(Compare::Week) && plan.period.has_baseline() {
         plan.week = (1..=DAYS as u64)
             .filter_map(|n| plan.day.checked_sub_days(chrono::Days::new(n)))
             .map(|day| {
@@ -243,7 +286,7 @@ pub fn all_specs(settings: &Settings, plan: &Plan) -> Vec<Owned> {
 /// The queries [`extend`] added: each stat on days −2 to −7, each chart over the previous
 /// 7 days, the maintenance metrics.
 pub fn extra_specs(settings: &Settings, plan: &Plan) -> Vec<Owned> {
-    let step = settings.step.as_std().as_secs().max(1);
+    let step = chart_step(settings);
     let interval = step_duration(step);
     let mut out = Vec::new();
     for (s, section) in settings.sections.iter().enumerate() {
@@ -310,6 +353,11 @@ fn planned(s: &Owned) -> PlannedQuery {
     }
 }
 
+/// The step of the report's charts: `step`, at least the period's floor.
+pub fn chart_step(settings: &Settings) -> u64 {
+    settings.period.chart_step(settings.step.as_std().as_secs().max(1))
+}
+
 /// A PromQL duration for a chart step: `5m`, `1h`, `30s`.
 fn step_duration(step: u64) -> String {
     if step.is_multiple_of(3600) {
@@ -324,7 +372,7 @@ fn step_duration(step: u64) -> String {
 /// Every query of a report, in a stable order.
 pub fn specs(settings: &Settings, days: Days) -> Vec<Owned> {
     let (start, end) = (days.start, days.end);
-    let step = settings.step.as_std().as_secs().max(1);
+    let step = chart_step(settings);
     let interval = step_duration(step);
     let day_seconds = (end - start).num_seconds();
     let range = promql_duration(day_seconds);
@@ -372,19 +420,13 @@ pub fn specs(settings: &Settings, days: Days) -> Vec<Owned> {
         }
     }
     for (i, objective) in settings.slos.iter().enumerate() {
-        let window = objective.window.as_std().as_secs() as i64;
-        for (purpose, seconds) in [(Purpose::SloWindow, window), (Purpose::SloDay, day_seconds)] {
-            out.push(Owned {
-                owner: format!("SLO / {}", objective.name),
-                section: None,
-                index: i,
-                purpose,
-                spec: QuerySpec {
-                    expr: query::expand(&objective.sli, &promql_duration(seconds), seconds, &interval),
-                    when: When::At(end),
-                },
-            });
-        }
+        out.extend(slo_parts::specs(
+            objective,
+            i,
+            (start, end),
+            &interval,
+            settings.raw_retention,
+        ));
     }
     out
 }

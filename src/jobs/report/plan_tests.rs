@@ -91,7 +91,7 @@ fn queries_come_in_a_stable_order_with_placeholders_expanded() {
             ("Traffic / Requests", "stat", "sum(increase(req[24h])) / 86400"),
             (
                 "Traffic / Requests",
-                "stat, day before",
+                "stat, period before",
                 "sum(increase(req[24h])) / 86400"
             ),
             ("Traffic / Requests", "chart", "sum(rate(req[5m]))"),
@@ -163,4 +163,88 @@ fn the_dry_run_text_lists_every_query() {
     );
     assert!(text.contains("SLI over window"), "{text}");
     assert_eq!(text.lines().filter(|l| l.contains(" / ")).count(), 6, "{text}");
+}
+
+fn weekly(period: &str, compare: &str) -> Settings {
+    let mut settings = settings();
+    let extra: Settings = toml::from_str(&format!("to = ['a@b.c']\nperiod = '{period}'\ncompare = {compare}")).unwrap();
+    settings.0.period = extra.period;
+    settings.0.compare = extra.compare.clone();
+    settings
+}
+
+#[test]
+fn a_weekly_plan_spans_its_week_and_compares_with_the_week_before() {
+    let paris = chrono_tz::Europe::Paris;
+    // Any day of the week plans the week; this one ends on the day the clocks go back.
+    let mut plan = build(
+        &weekly("week", "['day', 'week']"),
+        d("2026-10-22"),
+        paris,
+        probed(),
+        "files".into(),
+    );
+    extend(
+        &mut plan,
+        &weekly("week", "['day', 'week']"),
+        paris,
+        t("2026-11-02T08:00:00Z"),
+        Vec::new(),
+    );
+    assert_eq!((plan.period, plan.day), (Period::Week, d("2026-10-19")));
+    assert_eq!(
+        (plan.start, plan.end),
+        (t("2026-10-18T22:00:00Z"), t("2026-10-25T23:00:00Z"))
+    );
+    assert_eq!(
+        (plan.prev_start, plan.prev_end),
+        (t("2026-10-11T22:00:00Z"), plan.start)
+    );
+    assert_eq!((plan.range.as_str(), plan.step), ("169h", 3600));
+    assert!(plan.week.is_empty(), "no 7-day baseline for a week");
+    let q = &plan.queries;
+    assert_eq!(q.len(), 6, "no stats of earlier days, no chart band: {q:?}");
+    assert_eq!(
+        (q[0].expr.as_str(), q[0].time),
+        ("sum(increase(req[169h])) / 608400", Some(plan.end.timestamp()))
+    );
+    assert_eq!(
+        (q[1].expr.as_str(), q[1].time),
+        ("sum(increase(req[168h])) / 604800", Some(plan.start.timestamp()))
+    );
+    assert_eq!(q[2].expr, "sum(rate(req[1h]))");
+    assert_eq!(q[2].range, Some([plan.start.timestamp(), plan.end.timestamp(), 3600]));
+    assert_eq!(q[5].expr, "avg_over_time(up[169h])", "the SLO over the period");
+    assert!(
+        plan.render_text().starts_with("report for the week of 2026-10-19 ("),
+        "{}",
+        plan.render_text()
+    );
+}
+
+#[test]
+fn a_monthly_plan_spans_its_calendar_month() {
+    let paris = chrono_tz::Europe::Paris;
+    let plan = build(
+        &weekly("month", "['day']"),
+        d("2026-10-31"),
+        paris,
+        probed(),
+        "files".into(),
+    );
+    assert_eq!(plan.day, d("2026-10-01"));
+    assert_eq!((plan.range.as_str(), plan.step), ("745h", 10_800));
+    assert_eq!((plan.prev_end - plan.prev_start).num_hours(), 30 * 24);
+    assert_eq!(plan.queries[0].expr, "sum(increase(req[745h])) / 2682000");
+    let month = report_start(Period::Month, None, t("2026-11-01T08:00:00Z"), paris).unwrap();
+    assert_eq!(month, d("2026-10-01"));
+    let week = report_start(Period::Week, Some(d("2026-11-26")), t("2026-11-26T08:00:00Z"), paris);
+    match week.unwrap_err() {
+        JobError::Usage(message) => assert!(message.contains("the week of 2026-11-23"), "{message}"),
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+    assert_eq!(
+        report_start(Period::Week, None, t("2026-11-26T08:00:00Z"), paris).unwrap(),
+        d("2026-11-16")
+    );
 }

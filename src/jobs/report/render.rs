@@ -90,7 +90,7 @@ pub struct SloView {
 pub struct ReportView {
     pub title: String,
     pub subject: String,
-    /// e.g. "Tuesday 24 November 2026".
+    /// e.g. "Tuesday 24 November 2026", "week of 23 November 2026", "November 2026".
     pub day: String,
     /// e.g. "2026-11-24 00:00 → 2026-11-25 00:00 Europe/Paris (24 h)".
     pub period: String,
@@ -107,8 +107,15 @@ pub struct ReportView {
     pub run_id: String,
     pub job: String,
     pub prometheus: String,
-    /// Changes against the day before are shown.
+    /// Changes against the period before are shown.
     pub day_changes: bool,
+    /// What changes compare with, under each change: `vs day before`, `vs previous week`...
+    pub versus: String,
+    /// The footer's sentence on the same.
+    pub changes: String,
+    /// `compare` asks for the 7-day baseline but the period is a week or a month: the footer
+    /// says there is none.
+    pub no_baseline: bool,
     /// Baselines of the previous 7 days are shown.
     pub baselines: bool,
     /// The report's language: every fixed text of the templates comes from it.

@@ -117,9 +117,15 @@ fn job(name: &str, enabled: bool) -> MaintenanceJob {
     }
 }
 
-/// The report in `catalogue`'s language.
+/// The daily report in `catalogue`'s language.
 fn report(catalogue: &'static Catalogue) -> ReportView {
-    let settings: Settings = toml::from_str(SETTINGS).unwrap();
+    report_of(catalogue, "day")
+}
+
+/// The report of `period` (`day`, `week`, `month`) holding 2026-11-24, in `catalogue`'s language.
+fn report_of(catalogue: &'static Catalogue, period: &str) -> ReportView {
+    let with_period = format!("period = \"{period}\"\n{SETTINGS}");
+    let settings: Settings = toml::from_str(&with_period).unwrap();
     settings.validate().unwrap();
     let tz = chrono_tz::Europe::Paris;
     let now = t("2026-11-25T06:00:00Z");
@@ -299,13 +305,86 @@ fn unmarked(text: &str) -> String {
 #[test]
 fn every_fixed_text_of_both_parts_comes_from_the_catalogue() {
     let marked: &'static Catalogue = Box::leak(Box::new(Catalogue::english().marked("⟦", "⟧")));
-    let view = report(marked);
-    for (part, text) in [("HTML", visible(&view.html().unwrap())), ("text", view.text().unwrap())] {
-        let rest = unmarked(&text);
-        let letters: String = rest.chars().filter(|c| c.is_alphabetic()).collect();
-        assert!(letters.is_empty(), "{part} part: untranslated text in {rest:?}\n{text}");
+    for period in ["day", "week", "month"] {
+        let view = report_of(marked, period);
+        for (part, text) in [("HTML", visible(&view.html().unwrap())), ("text", view.text().unwrap())] {
+            let rest = unmarked(&text);
+            let letters: String = rest.chars().filter(|c| c.is_alphabetic()).collect();
+            assert!(
+                letters.is_empty(),
+                "{period}, {part} part: untranslated text in {rest:?}\n{text}"
+            );
+        }
+        assert!(view.subject.starts_with('⟦'), "{}", view.subject);
     }
-    assert!(view.subject.starts_with('⟦'), "{}", view.subject);
+}
+
+#[test]
+fn weekly_and_monthly_reports_name_their_period_in_both_languages() {
+    let en = Catalogue::english();
+    let fr = Catalogue::get("fr").unwrap();
+    for (catalogue, period, expected) in [
+        (
+            en,
+            "week",
+            [
+                "week of 23 November 2026",
+                "vs previous week",
+                "Changes compare with the previous week.",
+                "No 7-day baseline",
+            ],
+        ),
+        (
+            fr,
+            "week",
+            [
+                "semaine du 23 novembre 2026",
+                "par rapport à la semaine précédente",
+                "la semaine précédente.",
+                "Pas de référence sur 7 jours",
+            ],
+        ),
+        (
+            en,
+            "month",
+            [
+                "November 2026",
+                "vs previous month",
+                "Changes compare with the previous month.",
+                "(720 h)",
+            ],
+        ),
+        (
+            fr,
+            "month",
+            [
+                "novembre 2026",
+                "par rapport au mois précédent",
+                "au mois précédent.",
+                "01/11/2026 00:00 → 01/12/2026 00:00",
+            ],
+        ),
+    ] {
+        let view = report_of(catalogue, period);
+        let (html, text) = (visible(&view.html().unwrap()), view.text().unwrap());
+        for expected in expected {
+            assert!(
+                html.contains(expected) && text.contains(expected),
+                "{expected:?} missing in\n{text}"
+            );
+        }
+        assert!(view.subject.contains(expected[0]), "{}", view.subject);
+        for day_words in [
+            "vs day before",
+            "par rapport à la veille",
+            "7-day median",
+            "médiane sur 7 jours",
+            "Tuesday",
+            "mardi",
+        ] {
+            assert!(!text.contains(day_words), "{period}: {day_words:?} in\n{text}");
+        }
+    }
 }
 
 /// The literal words of a catalogue text, placeholders aside.
@@ -335,7 +414,15 @@ fn french_shows_no_english_and_english_no_french() {
     let fr = Catalogue::get("fr").unwrap();
     let english = report(en);
     let french = report(fr);
-    for (view, other, this) in [(&french, en, fr), (&english, fr, en)] {
+    let weekly = [report_of(fr, "week"), report_of(en, "week")];
+    let monthly = [report_of(fr, "month"), report_of(en, "month")];
+    let cases = [
+        (&french, en, fr),
+        (&english, fr, en),
+        (&weekly[0], en, fr),
+        (&weekly[1], fr, en),
+    ];
+    for (view, other, this) in cases.into_iter().chain([(&monthly[0], en, fr), (&monthly[1], fr, en)]) {
         let shown = format!(
             "{}\n{}\n{}",
             visible(&view.html().unwrap()),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::day::{Thresholds, Unit};
 use super::locale::{self, Catalogue};
+use super::period::Period;
 use crate::config::{HumanDuration, KeyPath, SettingsError};
 
 /// Settings of a `[jobs.<name>]` table of kind `report` (boxed: the job-kind enum stays small).
@@ -68,11 +69,21 @@ pub struct ReportSettings {
     /// Service level objectives shown in their own table.
     #[serde(default = "default_slos")]
     pub slos: Vec<SloSettings>,
+    /// How long raw series are kept (the `keep` of their `retain` rule, e.g. `15d`): SLOs given
+    /// as events with rollup expressions read the part of their window older than this (less
+    /// a day's margin) from the `:1h_*` rollups. An SLO's own `raw_retention` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_retention: Option<HumanDuration>,
     /// Language of the email (`locales/<code>.toml`): `en` or `fr`.
     #[serde(default = "default_locale")]
     pub locale: String,
-    /// What each stat is compared with: `day` (the day before), `week` (the same weekday last
-    /// week, the median and range of the previous 7 days, "unusual" values, chart bands).
+    /// What one report covers: `day` (yesterday), `week` (the last complete ISO week, Monday
+    /// to Monday) or `month` (the last complete calendar month), in the job's time zone.
+    #[serde(default)]
+    pub period: Period,
+    /// What each stat is compared with: `day` (the period before: the day, week or month
+    /// before), `week` (the same weekday last week, the median and range of the previous 7
+    /// days, "unusual" values, chart bands; daily reports only, see `Period::has_baseline`).
     #[serde(default = "default_compare")]
     pub compare: Vec<Compare>,
     /// A value is "unusual" outside the previous 7 days' range by more than this share of the
@@ -130,19 +141,7 @@ pub struct PanelSettings {
     pub thresholds: Option<Thresholds>,
 }
 
-/// `[[jobs.<name>.slos]]`
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SloSettings {
-    pub name: String,
-    pub description: Option<String>,
-    /// Target ratio, e.g. 0.999.
-    pub objective: f64,
-    /// Compliance window ending at the end of the report day, e.g. `30d`.
-    pub window: HumanDuration,
-    /// PromQL giving the SLI (0..1) over `$__range`.
-    pub sli: String,
-}
+pub use super::slo_settings::SloSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -320,12 +319,10 @@ impl ReportSettings {
             }
         }
         for (i, slo) in self.slos.iter().enumerate() {
-            if !(slo.objective > 0.0 && slo.objective < 1.0) {
-                return Err(SettingsError::new(
-                    root.key("slos").index(i).key("objective"),
-                    format!("must be between 0 and 1 (exclusive), e.g. 0.999; got {}", slo.objective),
-                ));
-            }
+            slo.validate(&root.key("slos").index(i))?;
+        }
+        if let Some(retention) = self.raw_retention {
+            super::slo_settings::check_raw_retention(root.key("raw_retention"), retention)?;
         }
         for (key, list) in [("to", &self.to), ("cc", &self.cc)] {
             for (i, address) in list.iter().enumerate() {
@@ -367,6 +364,10 @@ mod tests {
         assert_eq!(error.path.to_string(), "locale");
         assert!(error.message.contains("en, fr"), "{}", error.message);
         assert!(toml::from_str::<Settings>("to = ['a@b.c']\ncompare = ['month']").is_err());
+        assert_eq!(settings.period, Period::Day);
+        let weekly: Settings = toml::from_str("to = ['a@b.c']\nperiod = 'week'").unwrap();
+        assert_eq!(weekly.period, Period::Week);
+        assert!(toml::from_str::<Settings>("to = ['a@b.c']\nperiod = 'fortnight'").is_err());
         let negative: Settings = toml::from_str("to = ['a@b.c']\nunusual_tolerance = -1").unwrap();
         assert_eq!(negative.validate().unwrap_err().path.to_string(), "unusual_tolerance");
     }

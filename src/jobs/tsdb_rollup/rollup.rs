@@ -54,6 +54,7 @@ impl Acc {
             Aggregate::Min => any.then_some(self.min),
             Aggregate::Max => any.then_some(self.max),
             Aggregate::Count => Some(self.count as f64),
+            Aggregate::Sum => any.then_some(self.sum),
             Aggregate::Increase => Some(self.increase),
             Aggregate::Rate => Some(self.increase / seconds.max(1) as f64),
         }
@@ -151,6 +152,10 @@ mod tests {
         assert_eq!(acc.value(Aggregate::Min, 3600), Some(1.0));
         assert_eq!(acc.value(Aggregate::Max, 3600), Some(5.0));
         assert_eq!(acc.value(Aggregate::Count, 3600), Some(3.0));
+        assert_eq!(acc.value(Aggregate::Sum, 3600), Some(9.0));
+        let nan = accumulate(&[(7_300_000, f64::NAN)], &w, None).unwrap();
+        assert_eq!(nan.value(Aggregate::Sum, 3600), None, "only NaN: no sum");
+        assert_eq!(nan.value(Aggregate::Count, 3600), Some(1.0));
         assert_eq!(accumulate(&points[..1], &w, None), None, "no sample inside: no rollup");
     }
 

@@ -88,6 +88,9 @@ pub enum Aggregate {
     Min,
     Max,
     Count,
+    /// Sum of the window's non-NaN samples (gauges, when asked: e.g. `up`, whose sum over
+    /// count is the share of scrapes up, composable across windows).
+    Sum,
     Increase,
     Rate,
 }
@@ -99,6 +102,7 @@ impl Aggregate {
             Self::Min => "min",
             Self::Max => "max",
             Self::Count => "count",
+            Self::Sum => "sum",
             Self::Increase => "increase",
             Self::Rate => "rate",
         }
