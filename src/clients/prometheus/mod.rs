@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 pub mod admin;
 pub mod raw;
+pub mod series;
 
 use super::http::{HttpClient, HttpError};
 use crate::clients::error::Transience;
@@ -261,6 +262,17 @@ pub(super) async fn api_call<T: serde::de::DeserializeOwned>(
     path: &str,
     form: &[(&str, String)],
 ) -> Result<T, PrometheusError> {
+    let (bytes, url) = api_body(http, method, path, form).await?;
+    decode_envelope(&bytes, url)
+}
+
+/// The body of a successful HTTP API call, with the URL to name in errors.
+pub(super) async fn api_body(
+    http: &HttpClient,
+    method: Method,
+    path: &str,
+    form: &[(&str, String)],
+) -> Result<(bytes::Bytes, String), PrometheusError> {
     let request = http.request(method.clone(), path);
     let request = if method == Method::GET {
         request.query(form)
@@ -296,7 +308,12 @@ pub(super) async fn api_call<T: serde::de::DeserializeOwned>(
         .bytes()
         .await
         .map_err(|e| http.transport_error(url.clone(), e))?;
-    let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| HttpError::Decode {
+    Ok((bytes, url))
+}
+
+/// The `data` of an answer's envelope; `T` may borrow from `bytes`.
+pub(super) fn decode_envelope<'a, T: Deserialize<'a>>(bytes: &'a [u8], url: String) -> Result<T, PrometheusError> {
+    let envelope: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| HttpError::Decode {
         url: url.clone(),
         message: e.to_string(),
     })?;

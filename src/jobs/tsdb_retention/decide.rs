@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hasher};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clients::prometheus::Labels;
+use crate::clients::prometheus::series::LabelSet;
 
 /// How a matcher compares a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,17 +331,22 @@ pub fn exact_selector(labels: &Labels, all_names: &BTreeSet<String>) -> String {
     out
 }
 
-/// A stable 64-bit fingerprint of a label set. A collision can only make a stale series look
-/// live (it is then kept), never the reverse.
-pub fn fingerprint(labels: &Labels) -> u64 {
+/// A stable 64-bit fingerprint of a label set (names and values, each ended by 0xff). A
+/// collision can only make a stale series look live (it is then kept), never the reverse.
+pub fn fingerprint(labels: &impl LabelSet) -> u64 {
     let mut hasher = DefaultHasher::new();
-    labels.hash(&mut hasher);
+    for (name, value) in labels.label_pairs() {
+        hasher.write(name.as_bytes());
+        hasher.write_u8(0xff);
+        hasher.write(value.as_bytes());
+        hasher.write_u8(0xff);
+    }
     hasher.finish()
 }
 
 /// Stale series of one metric: present over the whole window but not in the recent one.
 /// `recent` holds fingerprints only, so memory stays small for live series.
-pub fn stale_series(whole: Vec<Labels>, recent: &HashSet<u64>) -> Vec<Labels> {
+pub fn stale_series<L: LabelSet>(whole: Vec<L>, recent: &HashSet<u64>) -> Vec<L> {
     whole
         .into_iter()
         .filter(|labels| !recent.contains(&fingerprint(labels)))
@@ -348,12 +354,12 @@ pub fn stale_series(whole: Vec<Labels>, recent: &HashSet<u64>) -> Vec<Labels> {
 }
 
 /// Label names present in any of these label sets.
-pub fn label_names<'a>(sets: impl IntoIterator<Item = &'a Labels>) -> BTreeSet<String> {
+pub fn label_names<'a, L: LabelSet + 'a>(sets: impl IntoIterator<Item = &'a L>) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for labels in sets {
-        for name in labels.keys() {
+        for (name, _) in labels.label_pairs() {
             if !names.contains(name) {
-                names.insert(name.clone());
+                names.insert(name.to_string());
             }
         }
     }

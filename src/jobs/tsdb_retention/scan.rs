@@ -10,6 +10,7 @@ use tracing::{debug, info};
 use super::decide::{self, Batcher, Batches, Selector};
 use super::plan::{MetricPlan, Scanned, deletion_end};
 use super::settings::{Action, Rule};
+use crate::clients::prometheus::series::{LabelPairs, SeriesAnswer};
 use crate::clients::prometheus::{Labels, PrometheusClient, PrometheusError};
 use crate::jobs::{JobContext, JobError};
 
@@ -26,7 +27,17 @@ pub(super) async fn rule(
     let (action, selector, _) = rule.parts();
     let end = deletion_end(rule, ctx.now);
     match action {
-        Action::Stale => scan_stale(ctx, client, sample_size, (index, selector), (window_start, end), batcher).await,
+        Action::Stale => {
+            scan_stale(
+                ctx,
+                client,
+                sample_size,
+                (index, selector),
+                (window_start, end),
+                batcher,
+            )
+            .await
+        }
         Action::Retain => scan_retain(ctx, client, sample_size, index, selector, window_start, end).await,
     }
 }
@@ -74,23 +85,29 @@ async fn scan_stale(
     let mut answers = futures::stream::iter(calls)
         .map(move |(matcher, from)| {
             let client = series_client.clone();
-            tokio::spawn(async move { client.series(&matcher, from, now).await })
+            tokio::spawn(async move { client.series_answer(&matcher, from, now).await })
         })
         .buffered(2);
     for name in names.iter().cloned() {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
-        let whole = next_answer(&mut answers).await?;
+        // Both answers are read in place; only the stale series' labels are copied out.
+        let whole_answer = next_answer(&mut answers).await?;
+        let whole = whole_answer.label_sets()?;
         let recent: HashSet<u64> = next_answer(&mut answers)
             .await?
+            .label_sets()?
             .iter()
             .map(decide::fingerprint)
             .collect();
         // Label names of every series of this metric, live ones included, so that exact
         // selectors pin absent labels to "" and never match a live superset.
         let all_names = decide::label_names(&whole);
-        let stale = decide::stale_series(whole, &recent);
+        let stale: Vec<Labels> = decide::stale_series(whole, &recent)
+            .iter()
+            .map(LabelPairs::to_labels)
+            .collect();
         debug!(message = "metric scanned", metric = %name, recent = recent.len(), stale = stale.len());
         if stale.is_empty() {
             continue;
@@ -115,9 +132,9 @@ async fn scan_stale(
 }
 
 /// The next answer of a stream of spawned series calls.
-async fn next_answer<S>(answers: &mut S) -> Result<Vec<Labels>, JobError>
+async fn next_answer<S>(answers: &mut S) -> Result<SeriesAnswer, JobError>
 where
-    S: futures::Stream<Item = Result<Result<Vec<Labels>, PrometheusError>, tokio::task::JoinError>> + Unpin,
+    S: futures::Stream<Item = Result<Result<SeriesAnswer, PrometheusError>, tokio::task::JoinError>> + Unpin,
 {
     match answers.next().await {
         Some(Ok(answer)) => Ok(answer?),
