@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::{BuildHasher, Hasher};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -334,7 +334,9 @@ pub fn exact_selector(labels: &Labels, all_names: &BTreeSet<String>) -> String {
 /// A stable 64-bit fingerprint of a label set (names and values, each ended by 0xff). A
 /// collision can only make a stale series look live (it is then kept), never the reverse.
 pub fn fingerprint(labels: &impl LabelSet) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    // foldhash's quality variant: a well-mixed 64-bit hash, several times faster than SipHash
+    // on the millions of label sets a scan fingerprints; a fixed seed, so runs agree.
+    let mut hasher = foldhash::quality::FixedState::with_seed(0x616c_6d61_6e61_6321).build_hasher();
     for (name, value) in labels.label_pairs() {
         hasher.write(name.as_bytes());
         hasher.write_u8(0xff);

@@ -2,9 +2,11 @@
 //! (whole window vs. recent window for stale rules), so memory stays bounded by one metric.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
 use super::decide::{self, Batcher, Batches, Selector};
@@ -73,8 +75,9 @@ async fn scan_stale(
     let names = metric_names(client, selector, window_start, ctx.now).await?;
     let mut metrics = Vec::new();
     // Two series calls in flight at any time (whole window, then recent window, metric after
-    // metric), each a task that also decodes its answer, so that comparing one metric's
-    // windows overlaps with fetching the next metric's.
+    // metric): a call takes one of two permits for its request only, so the next calls start
+    // as soon as an answer arrives, while up to AHEAD answers wait to be read in order.
+    const AHEAD: usize = 6;
     let mut calls = Vec::with_capacity(names.len() * 2);
     for name in &names {
         let matcher = vec![selector.for_metric(name).render()];
@@ -82,12 +85,16 @@ async fn scan_stale(
         calls.push((matcher, end));
     }
     let (series_client, now) = (client.clone(), ctx.now);
+    let permits = Arc::new(Semaphore::new(2));
     let mut answers = futures::stream::iter(calls)
         .map(move |(matcher, from)| {
-            let client = series_client.clone();
-            tokio::spawn(async move { client.series_answer(&matcher, from, now).await })
+            let (client, permits) = (series_client.clone(), permits.clone());
+            tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+                client.series_answer(&matcher, from, now).await
+            })
         })
-        .buffered(2);
+        .buffered(AHEAD);
     for name in names.iter().cloned() {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
