@@ -410,7 +410,7 @@ fn the_check_follows_the_rollup_and_raw_parts_of_the_slo_windows() {
     assert!(
         found
             .iter()
-            .any(|c| c.contains("aindusdb_request_duration_seconds_bucket ") && c.contains("API latency")),
+            .any(|c| c.contains("aindusdb_request_duration_seconds_bucket ") && c.contains("Latence de l'API")),
         "{found:#?}"
     );
     // Without `raw_retention` the 30-day windows are read raw: 15 days are too few.
@@ -419,7 +419,7 @@ fn the_check_follows_the_rollup_and_raw_parts_of_the_slo_windows() {
     assert!(
         found
             .iter()
-            .any(|c| c.contains("deletes up ") && c.contains("API availability")),
+            .any(|c| c.contains("deletes up ") && c.contains("Disponibilité de l'API")),
         "{found:#?}"
     );
     // The SLOs read `up:1h_sum`: a rule for `up` without `sum` does not write it.
@@ -446,7 +446,7 @@ fn the_check_finds_the_old_incoherence() {
     assert!(
         found
             .iter()
-            .any(|c| c.contains("aindusdb_request_duration_seconds_bucket") && c.contains("API latency")),
+            .any(|c| c.contains("aindusdb_request_duration_seconds_bucket") && c.contains("Latence de l'API")),
         "{found:#?}"
     );
     let refs = references(

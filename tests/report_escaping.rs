@@ -128,6 +128,15 @@ fn tags(html: &str) -> Vec<(String, Vec<String>)> {
     let mut i = 0;
     while let Some(lt) = html[i..].find('<') {
         i += lt + 1;
+        // The only comments are the template's own Outlook wrapper (a fixed-width table for
+        // clients that ignore max-width).
+        if html[i..].starts_with("!--") {
+            let end = i + html[i..].find("-->").expect("unterminated comment") + 3;
+            let comment = &html[i - 1..end];
+            assert!(comment.starts_with("<!--[if mso]>"), "unexpected comment {comment:?}");
+            i = end;
+            continue;
+        }
         let start = i;
         if bytes.get(i) == Some(&b'/') {
             i += 1;

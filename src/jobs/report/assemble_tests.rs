@@ -386,4 +386,6 @@ fn subjects_fill_their_placeholders() {
         "[CRITICAL] Daily for 2026-11-24 (Daily)"
     );
     assert_eq!(slug("Latency p95 (ms) / search"), "latency-p95-ms-search");
+    assert_eq!(slug("Requêtes par seconde"), "requetes-par-seconde");
+    assert_eq!(slug("Mémoire par composant — œuvre"), "memoire-par-composant-oeuvre");
 }

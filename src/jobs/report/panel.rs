@@ -161,12 +161,26 @@ pub fn stat_rows_in(
         .collect()
 }
 
-/// `Latency p95 (ms) / search` → `latency-p95-ms-search`.
+/// `Latency p95 (ms) / search` → `latency-p95-ms-search`; French accents fold to their letter
+/// (`Requêtes` → `requetes`), other characters to `-`.
 pub fn slug(text: &str) -> String {
     let mut out = String::new();
-    for c in text.chars() {
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let folded = match c {
+            'à' | 'â' | 'ä' => "a",
+            'é' | 'è' | 'ê' | 'ë' => "e",
+            'î' | 'ï' => "i",
+            'ô' | 'ö' => "o",
+            'ù' | 'û' | 'ü' => "u",
+            'ç' => "c",
+            'œ' => "oe",
+            'æ' => "ae",
+            _ => "",
+        };
         if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
+            out.push(c);
+        } else if !folded.is_empty() {
+            out.push_str(folded);
         } else if !out.ends_with('-') {
             out.push('-');
         }
