@@ -1,7 +1,21 @@
-//! The run's clock against the system clock: destructive steps of every job refuse a clock
-//! that is far off (a wrong `--now` or `ALMANAC_NOW` must never delete).
+//! The run's clock against the system clock (destructive steps of every job refuse a clock
+//! that is far off: a wrong `--now` or `ALMANAC_NOW` must never delete), and local midnights.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Local midnight of `date` in `tz`, in UTC; a midnight that does not exist (a DST gap at
+/// 00:00) is replaced by the first valid instant after it.
+pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    (0..=180)
+        .find_map(|minutes| {
+            tz.from_local_datetime(&(midnight + Duration::minutes(minutes)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
 
 /// Destructive steps trust the run's clock only when it is within this of the wall clock.
 pub const MAX_CLOCK_SKEW: Duration = Duration::hours(24);

@@ -1,27 +1,21 @@
 //! The report day, statuses and value formatting shared by the query, SLO, chart, rendering
 //! and MIME modules of the report job.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::locale::Catalogue;
 use super::numbers::relative_change;
+use crate::jobs::clock::start_of_day;
 
 /// Local midnight to local midnight of `date` in `tz`, in UTC: 23 or 25 hours on DST days.
 /// A midnight that does not exist (a DST gap at 00:00) starts at the first valid instant.
 pub fn day_bounds(date: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start_of = |day: NaiveDate| {
-        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-        (0..=180)
-            .find_map(|minutes| {
-                tz.from_local_datetime(&(midnight + Duration::minutes(minutes)))
-                    .earliest()
-            })
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
-    };
-    (start_of(date), start_of(date.succ_opt().unwrap_or(date)))
+    (
+        start_of_day(date, tz),
+        start_of_day(date.succ_opt().unwrap_or(date), tz),
+    )
 }
 
 /// A PromQL duration for `seconds`: whole hours as `24h`, else seconds.

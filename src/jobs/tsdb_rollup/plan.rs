@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -42,18 +42,7 @@ pub fn hour_floor(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         - Duration::nanoseconds(i64::from(local.nanosecond()))
 }
 
-/// Local midnight of `date` in `tz`, in UTC; a midnight that does not exist (a DST gap at
-/// 00:00) is replaced by the first valid instant after it.
-pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-    (0..=180)
-        .find_map(|minutes| {
-            tz.from_local_datetime(&(midnight + Duration::minutes(minutes)))
-                .earliest()
-        })
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
-}
+pub use crate::jobs::clock::start_of_day;
 
 /// The first window boundary of `tier` at or after `t`.
 pub fn boundary_at_or_after(tier: Tier, t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
