@@ -59,10 +59,12 @@ pub enum HttpError {
     Connect { url: String, cause: String },
     /// The TLS handshake failed (unknown CA, wrong name, expired certificate): a retry will
     /// not fix it.
-    #[error(
-        "TLS with {url} failed: {cause} (check the server's certificate; set ca_file to the CA that signed it, or client_cert_file/client_key_file if it asks for one)"
-    )]
-    Tls { url: String, cause: String },
+    #[error("TLS with {url} failed: {cause} ({hint})")]
+    Tls {
+        url: String,
+        cause: String,
+        hint: &'static str,
+    },
     #[error("{url} did not answer within {timeout:?}")]
     Timeout { url: String, timeout: Duration },
     #[error("{url} answered {status}: {body}{hint}")]
@@ -233,7 +235,8 @@ impl HttpClient {
         } else {
             let mut cause = cause_chain(&error.without_url());
             if is_tls_failure(&cause) {
-                HttpError::Tls { url, cause }
+                let hint = tls_hint(&cause, self.client_certificate);
+                HttpError::Tls { url, cause, hint }
             } else {
                 // A server that requires a client certificate closes the connection right
                 // after the TLS 1.3 handshake; a restart looks the same, so it stays
@@ -277,6 +280,32 @@ pub fn is_tls_failure(cause: &str) -> bool {
     ]
     .iter()
     .any(|needle| cause.contains(needle))
+}
+
+/// What to set after a failed handshake. A fatal alert *received* means the server refused
+/// us: with TLS 1.3 a server that wants a client certificate may say so with an alert
+/// (`CertificateRequired`, `BadCertificate`) or just close the connection, whichever the
+/// timing gives; both name the same settings.
+pub fn tls_hint(cause: &str, client_certificate: bool) -> &'static str {
+    let cause = cause.to_ascii_lowercase();
+    let server_refused_us = cause.contains("received fatal alert")
+        && [
+            "badcertificate",
+            "certificaterequired",
+            "unknownca",
+            "certificateunknown",
+        ]
+        .iter()
+        .any(|alert| cause.contains(alert));
+    match (server_refused_us, client_certificate) {
+        (true, false) => "the server requires a client certificate: set client_cert_file and client_key_file",
+        (true, true) => {
+            "the server refused the client certificate: check that client_cert_file is signed by a CA the server trusts and has not expired"
+        }
+        (false, _) => {
+            "check the server's certificate; set ca_file to the CA that signed it, or client_cert_file/client_key_file if it asks for one"
+        }
+    }
 }
 
 /// A URL as almanac shows it anywhere: `config::shown_url`, the one redaction rule.
@@ -328,6 +357,20 @@ mod tests {
         assert!(!is_tls_failure(
             "error sending request: Connection refused (os error 111)"
         ));
+    }
+
+    #[test]
+    fn a_server_asking_for_a_client_certificate_names_the_settings_however_it_refuses() {
+        let alert =
+            "error sending request: client error (SendRequest): connection error: received fatal alert: BadCertificate";
+        assert!(is_tls_failure(alert));
+        assert!(tls_hint(alert, false).contains("set client_cert_file and client_key_file"));
+        let required = "connection error: received fatal alert: CertificateRequired";
+        assert!(tls_hint(required, false).contains("set client_cert_file and client_key_file"));
+        assert!(tls_hint(alert, true).contains("refused the client certificate"));
+        // Our side rejecting the server's certificate is about ca_file.
+        let unknown = "client error (Connect): invalid peer certificate: UnknownIssuer";
+        assert!(tls_hint(unknown, false).contains("set ca_file"));
     }
 
     #[test]
