@@ -133,6 +133,17 @@ impl AdminClient {
         })
     }
 
+    /// Whether Prometheus' loaded configuration (`/api/v1/status/config`) sets
+    /// `global.external_labels` (which remote read adds to every series it answers).
+    pub async fn has_external_labels(&self) -> Result<bool, AdminError> {
+        #[derive(Deserialize)]
+        struct Config {
+            yaml: String,
+        }
+        let config: Config = self.get_json("api/v1/status/config").await?;
+        Ok(yaml_has_external_labels(&config.yaml))
+    }
+
     /// Head statistics (Prometheus only).
     pub async fn head_stats(&self) -> Result<HeadStats, AdminError> {
         #[derive(Deserialize)]
@@ -252,6 +263,23 @@ pub fn parse_prometheus_duration(text: &str) -> Option<u64> {
     text.parse::<HumanDuration>().ok().map(|d| d.as_std().as_secs())
 }
 
+/// Whether the configuration Prometheus prints (Go YAML: two-space indents, empty fields
+/// omitted) has an `external_labels` entry in its `global` section.
+pub fn yaml_has_external_labels(yaml: &str) -> bool {
+    let mut in_global = false;
+    for line in yaml.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            in_global = line.trim_end() == "global:";
+        } else if in_global && line.trim_start().starts_with("external_labels:") {
+            let indent = line.len() - line.trim_start().len();
+            let value = line.trim_start()["external_labels:".len()..].trim();
+            // `external_labels: {}` is an empty map.
+            return indent == 2 && value != "{}";
+        }
+    }
+    false
+}
+
 /// VictoriaMetrics `-retentionPeriod`: a bare number counts months (31 days).
 pub fn parse_vm_retention(text: &str) -> Option<u64> {
     let text = text.trim();
@@ -264,6 +292,16 @@ pub fn parse_vm_retention(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_labels_are_found_in_the_global_section_only() {
+        let with = "global:\n  scrape_interval: 1m\n  external_labels:\n    cluster: eu-1\n    replica: \"0\"\nscrape_configs:\n- job_name: x\n";
+        assert!(yaml_has_external_labels(with));
+        let without = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs:\n- job_name: x\n  external_labels:\n";
+        assert!(!yaml_has_external_labels(without));
+        assert!(!yaml_has_external_labels("global:\n  external_labels: {}\n"));
+        assert!(!yaml_has_external_labels(""));
+    }
 
     #[test]
     fn durations_parse_like_the_servers() {

@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 pub mod admin;
 pub mod raw;
+pub mod remote_read;
 pub mod series;
+pub mod xor;
 
 use super::http::{HttpClient, HttpError};
 use crate::clients::error::Transience;

@@ -92,6 +92,10 @@ impl RawClient {
         Self { http }
     }
 
+    pub(super) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The stored samples of `selector` in (at − range_seconds, at] (Prometheus 2 also
     /// includes a sample at exactly at − range): `selector[<range>s]` evaluated at `at`.
     pub async fn samples(

@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use super::plan::{self, Plan, TierPlan, WATERMARK};
-use super::settings::{Rule, Settings, Tier};
+use super::read_path::{self, Source};
+use super::settings::{RawRead, Rule, Settings, Tier};
 use crate::clients::http::HttpClient;
 use crate::clients::prometheus::PrometheusClient;
 use crate::clients::prometheus::admin::{AdminClient, Server};
@@ -63,6 +64,49 @@ pub(super) fn receiver_of(plan: &Plan) -> Receiver {
 pub(super) async fn gather(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobError> {
     let clients = Clients::new(ctx, settings)?;
     let server = AdminClient::new(clients.target_http.clone()).detect().await?;
+    let source = if settings.target_url.is_none() {
+        server.clone()
+    } else {
+        match AdminClient::new(clients.source.http().clone()).detect().await {
+            Ok(source) => source,
+            Err(error) if settings.raw_read == RawRead::Auto => {
+                warn!(message = "the source did not say what it is; raw samples read with the query API", %error);
+                return gather_with(ctx, settings, clients, server, Source::Unknown).await;
+            }
+            Err(error) => return Err(JobError::from(error).context("asking the source what it is")),
+        }
+    };
+    let source = match source {
+        Server::VictoriaMetrics { .. } => Source::VictoriaMetrics,
+        Server::Prometheus { .. } if settings.raw_read == RawRead::Query => {
+            Source::Prometheus { external_labels: None }
+        }
+        Server::Prometheus { .. } => {
+            let external_labels = match AdminClient::new(clients.source.http().clone())
+                .has_external_labels()
+                .await
+            {
+                Ok(found) => Some(found),
+                Err(error) => {
+                    warn!(message = "cannot read the source's configuration", %error);
+                    None
+                }
+            };
+            Source::Prometheus { external_labels }
+        }
+    };
+    gather_with(ctx, settings, clients, server, source).await
+}
+
+async fn gather_with(
+    ctx: &JobContext,
+    settings: &Settings,
+    clients: Clients,
+    server: Server,
+    source: Source,
+) -> Result<Plan, JobError> {
+    let (read, read_reason) = read_path::choose(settings.raw_read, source)
+        .map_err(|e| JobError::Usage(format!("jobs.{}: {e}", ctx.job.name)))?;
     let (receiver, setting) = match server {
         Server::Prometheus { .. } => ("prometheus", "--storage.tsdb.retention.time"),
         Server::VictoriaMetrics { .. } => ("victoria_metrics", "-retentionPeriod"),
@@ -120,11 +164,13 @@ pub(super) async fn gather(ctx: &JobContext, settings: &Settings) -> Result<Plan
             count(&clients.source, &settings.rules, tier, &metadata).await?;
         }
     }
-    info!(message = "rollup planned", receiver, hours = chunks.len(), tiers = ?tiers.iter().map(|t| (t.tier.label(), t.windows.len(), t.pending)).collect::<Vec<_>>());
+    info!(message = "rollup planned", receiver, read = ?read, hours = chunks.len(), tiers = ?tiers.iter().map(|t| (t.tier.label(), t.windows.len(), t.pending)).collect::<Vec<_>>());
     Ok(Plan {
         target: clients.writer(Receiver::Prometheus).shown_url(),
         receiver,
         timezone: tz.name().to_string(),
+        read,
+        read_reason,
         hours_to_fetch: chunks.len(),
         rules: settings.rules.iter().map(|r| r.selector.render()).collect(),
         tiers,

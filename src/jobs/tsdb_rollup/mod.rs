@@ -1,8 +1,9 @@
 //! The `tsdb-rollup` job (1-hour and 1-day rollups of raw series, remote-written with a
-//! watermark per tier): `settings`, pure `plan` + `rollup`, I/O in `execute` + `run`.
+//! watermark per tier): `settings`, pure `plan` + `rollup` + `read_path`, I/O in `execute` + `run`.
 
 mod execute;
 mod plan;
+mod read_path;
 mod rollup;
 mod run;
 mod settings;

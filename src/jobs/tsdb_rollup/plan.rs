@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::read_path::ReadPath;
 use super::settings::{Aggregate, MetricType, Rule, Tier};
 use crate::jobs::tsdb_retention::Selector;
 use crate::jobs::tsdb_retention::decide::{MatchOp, Matcher};
@@ -256,6 +257,11 @@ pub fn aggregates_for(name: &str, rule: &Rule, metadata: &BTreeMap<String, Strin
 /// watermark, so nothing is rolled up twice. A positive regex: the server then never expands
 /// the rollups' postings (a negative one made every query after the first writes 20 % slower).
 pub fn source_selector(selector: &Selector) -> String {
+    source_matchers(selector).render()
+}
+
+/// `source_selector`, parsed.
+pub fn source_matchers(selector: &Selector) -> Selector {
     let mut selector = selector.clone();
     selector.matchers.push(Matcher {
         label: "__name__".into(),
@@ -267,7 +273,7 @@ pub fn source_selector(selector: &Selector) -> String {
         op: MatchOp::Ne,
         value: WATERMARK.into(),
     });
-    selector.render()
+    selector
 }
 
 /// `<metric>:1h_<aggregate>`.
@@ -315,6 +321,9 @@ pub struct Plan {
     pub target: String,
     pub receiver: &'static str,
     pub timezone: String,
+    /// How raw samples are read, and why.
+    pub read: ReadPath,
+    pub read_reason: String,
     pub tiers: Vec<TierPlan>,
     /// Hours of raw samples fetched (each once, for both tiers).
     pub hours_to_fetch: usize,
@@ -335,9 +344,13 @@ impl Plan {
     }
 
     pub fn render_text(&self) -> String {
+        let read = match self.read {
+            ReadPath::RemoteRead => "remote read",
+            ReadPath::Query => "the query API",
+        };
         let mut out = format!(
-            "tsdb-rollup to {} ({}), windows in {}\n\n",
-            self.target, self.receiver, self.timezone
+            "tsdb-rollup to {} ({}), windows in {}\nraw samples read with {read} ({})\n\n",
+            self.target, self.receiver, self.timezone, self.read_reason
         );
         let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
         let mut table = Table::new(["tier", "watermark", "windows", "first", "last", "pending"]);

@@ -12,10 +12,12 @@ use tracing::info;
 
 use super::execute::{Clients, receiver_of};
 use super::plan::{self, Plan, WATERMARK, Window};
+use super::read_path::{self, ReadPath};
 use super::rollup::{self, Acc};
 use super::settings::{Aggregate, Settings, Tier};
 use crate::clients::prometheus::Labels;
 use crate::clients::prometheus::raw::{RawClient, RawSeries};
+use crate::clients::prometheus::remote_read::LabelMatcher;
 use crate::clients::remote_write::{LabelSet, RemoteWriteClient, Sample, TimeSeries, WriteRequest};
 use crate::jobs::{JobContext, JobError, Outcome};
 
@@ -102,13 +104,20 @@ async fn roll(
     tally: &mut Tally,
 ) -> Result<(), JobError> {
     let days = plan.windows(Tier::Day);
-    let selectors: Arc<Vec<String>> = Arc::new(
+    let selectors: Arc<Vec<Read>> = Arc::new(
         settings
             .rules
             .iter()
-            .map(|r| plan::source_selector(&r.selector))
+            .map(|r| {
+                let selector = plan::source_matchers(&r.selector);
+                Read {
+                    text: selector.render(),
+                    matchers: read_path::matchers(&selector),
+                }
+            })
             .collect(),
     );
+    let path = plan.read;
     // Per rule and metric: its aggregates and rollup names, computed once.
     let mut namings: Vec<HashMap<String, Arc<Naming>>> = vec![HashMap::new(); selectors.len()];
     // Per rule: each series' last sample of the previous hour (the next hour's counter baseline).
@@ -127,7 +136,7 @@ async fn roll(
         let (raw, selectors, window) = (clients.raw.clone(), selectors.clone(), chunks[k].window);
         // Without the previous hour in memory, fetch it too: the baseline comes from there.
         let range = window.seconds() + if contiguous(k) { 0 } else { plan::BASELINE_SECONDS };
-        AbortOnDropHandle::new(tokio::spawn(fetch(raw, selectors, window, range)))
+        AbortOnDropHandle::new(tokio::spawn(fetch(raw, path, selectors, window, range)))
     };
     let mut next_fetch = (!chunks.is_empty()).then(|| prefetch(0));
     // Hourly rollups wait for up to HOURS_PER_WRITE hours: one series per rollup and batch,
@@ -256,25 +265,40 @@ async fn roll(
     Ok(())
 }
 
-/// The raw samples of every rule's selector over `range` seconds before `window.end`.
+/// A rule's source selector, as PromQL and as remote read's matchers.
+struct Read {
+    text: String,
+    matchers: Vec<LabelMatcher>,
+}
+
+/// The raw samples of every rule's selector over `range` seconds before `window.end`: the
+/// samples `selector[range]` holds at `window.end` − 1 ms (Prometheus 2 includes both ends),
+/// by remote read or by that query.
 async fn fetch(
     raw: RawClient,
-    selectors: Arc<Vec<String>>,
+    path: ReadPath,
+    selectors: Arc<Vec<Read>>,
     window: Window,
     range: i64,
 ) -> Result<Vec<Vec<RawSeries>>, JobError> {
     let mut out = Vec::with_capacity(selectors.len());
+    let at = window.end - Duration::milliseconds(1);
     for (index, selector) in selectors.iter().enumerate() {
-        let series = raw
-            .samples(selector, range, window.end - Duration::milliseconds(1))
-            .await
-            .map_err(|e| {
-                JobError::from(e).context(format!(
-                    "rules[{index}] ({selector}): reading {} → {}",
-                    window.start.to_rfc3339(),
-                    window.end.to_rfc3339()
-                ))
-            })?;
+        let answer = match path {
+            ReadPath::RemoteRead => {
+                let end_ms = at.timestamp_millis();
+                raw.read(&selector.matchers, end_ms - range * 1000, end_ms).await
+            }
+            ReadPath::Query => raw.samples(&selector.text, range, at).await,
+        };
+        let series = answer.map_err(|e| {
+            JobError::from(e).context(format!(
+                "rules[{index}] ({}): reading {} → {}",
+                selector.text,
+                window.start.to_rfc3339(),
+                window.end.to_rfc3339()
+            ))
+        })?;
         out.push(series);
     }
     Ok(out)

@@ -33,6 +33,20 @@ pub struct Settings {
     /// Series per remote-write request.
     #[serde(default = "default_series_per_request")]
     pub max_series_per_request: usize,
+    /// How raw samples are read: `auto` (remote read from a Prometheus without external
+    /// labels, else the query API), `remote-read` or `query`.
+    #[serde(default)]
+    pub raw_read: RawRead,
+}
+
+/// The `raw_read` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawRead {
+    #[default]
+    Auto,
+    RemoteRead,
+    Query,
 }
 
 /// One rule: a selector, optionally forcing the metric type or the aggregates.
