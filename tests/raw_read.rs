@@ -62,8 +62,11 @@ fn history(p: &str, end: i64) -> String {
     out
 }
 
-/// Writes `series` (labels, then (ms, value) points) by remote write.
-fn write(url: &str, series: Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)>) {
+/// A series to write: labels, then (ms, value) points.
+type Points = (BTreeMap<String, String>, Vec<(i64, f64)>);
+
+/// Writes `series` by remote write.
+fn write(url: &str, series: Vec<Points>) {
     let http = HttpClient::build(
         &url.parse().unwrap(),
         Auth::None,
@@ -134,7 +137,7 @@ fn remote_read_answers_exactly_what_the_query_api_answers() {
     // first so the older half goes through the out-of-order head; and old samples of a
     // series the blocks do not have (out-of-order head over the blocks' time).
     let head_start = (now - 3 * 3600) * 1000;
-    let head: Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)> = (0..20)
+    let head: Vec<Points> = (0..20)
         .map(|s| {
             let points = (0..720)
                 .map(|i| {

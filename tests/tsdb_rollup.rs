@@ -76,7 +76,8 @@ fn run(work: &Workspace, job: &str, now: i64, extra: &[&str]) -> Value {
 }
 
 /// The whole scenario against one server; `settle` makes fresh writes queryable.
-fn scenario(url: &str, data: &Data, settle: &dyn Fn()) {
+/// `read`: how the plan says raw samples are read (`remote_read` or `query`).
+fn scenario(url: &str, data: &Data, read: &str, settle: &dyn Fn()) {
     let p = &data.p;
     let series = &data.series;
     let work = Workspace::new();
@@ -118,6 +119,7 @@ fn scenario(url: &str, data: &Data, settle: &dyn Fn()) {
     );
     dry.expect_code(0);
     let plan: Value = serde_json::from_str(&dry.stdout()).unwrap_or_else(|e| panic!("{e}\n{}", dry.describe()));
+    assert_eq!(plan["read"], read, "{plan:#}");
     assert_eq!(plan["tiers"][0]["watermark"], "2026-10-24T00:00:00Z", "{plan:#}");
     assert_eq!(plan["tiers"][0]["windows"].as_array().unwrap().len(), 40, "{plan:#}");
     assert_eq!(plan["tiers"][0]["pending"], 32, "{plan:#}");
@@ -210,7 +212,7 @@ fn rollups_on_prometheus_with_out_of_order_window() {
         ],
     );
     let url = server.get("ALMANAC_TEST_PROMETHEUS_URL").to_string();
-    scenario(&url, &data, &|| {});
+    scenario(&url, &data, "remote_read", &|| {});
 }
 
 #[test]
@@ -228,7 +230,7 @@ fn rollups_on_victoria_metrics() {
         client.get(format!("{url}/internal/force_flush")).send().unwrap();
     };
     flush();
-    scenario(&url, &data, &flush);
+    scenario(&url, &data, "query", &flush);
 }
 
 #[test]

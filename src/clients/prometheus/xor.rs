@@ -168,7 +168,7 @@ pub(super) mod tests {
 
     impl Writer {
         fn bit(&mut self, bit: bool) {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if bit {
