@@ -1,7 +1,8 @@
 //! The `tsdb-rollup` job (1-hour and 1-day rollups of raw series, remote-written with a
-//! watermark per tier): `settings`, pure `plan` + `rollup` + `read_path`, I/O in `execute` + `run`.
+//! watermark per tier): `settings`, pure `plan` + `rollup` + `read_path`, I/O in `execute`, `fetch`, `run`.
 
 mod execute;
+mod fetch;
 mod plan;
 mod read_path;
 mod rollup;

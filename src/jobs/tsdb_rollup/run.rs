@@ -6,18 +6,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use chrono::Duration;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::info;
 
 use super::execute::{Clients, receiver_of};
+use super::fetch::{self, Prefetcher, Read};
 use super::plan::{self, Plan, WATERMARK, Window};
-use super::read_path::{self, ReadPath};
+use super::read_path;
 use super::rollup::{self, Acc};
 use super::settings::{Aggregate, Settings, Tier};
 use crate::clients::prometheus::Labels;
-use crate::clients::prometheus::raw::{RawClient, RawSeries};
-use crate::clients::prometheus::remote_read::LabelMatcher;
+use crate::clients::prometheus::raw::RawSeries;
 use crate::clients::remote_write::{LabelSet, RemoteWriteClient, Sample, TimeSeries, WriteRequest};
 use crate::jobs::{JobContext, JobError, Outcome};
 
@@ -117,7 +116,6 @@ async fn roll(
             })
             .collect(),
     );
-    let path = plan.read;
     // Per rule and metric: its aggregates and rollup names, computed once.
     let mut namings: Vec<HashMap<String, Arc<Naming>>> = vec![HashMap::new(); selectors.len()];
     // Per rule: each series' last sample of the previous hour (the next hour's counter baseline).
@@ -128,17 +126,8 @@ async fn roll(
     let mut label_sets: HashMap<u128, LabelSet> = HashMap::new();
     // Only needed when several rules may select the same series.
     let dedup = selectors.len() > 1;
-    // The next hour is fetched while this one is rolled up and written (the server answers the
-    // query while it ingests the writes).
     let chunks = &plan.chunks;
-    let contiguous = |k: usize| k > 0 && chunks[k - 1].window.end == chunks[k].window.start;
-    let prefetch = |k: usize| {
-        let (raw, selectors, window) = (clients.raw.clone(), selectors.clone(), chunks[k].window);
-        // Without the previous hour in memory, fetch it too: the baseline comes from there.
-        let range = window.seconds() + if contiguous(k) { 0 } else { plan::BASELINE_SECONDS };
-        AbortOnDropHandle::new(tokio::spawn(fetch(raw, path, selectors, window, range)))
-    };
-    let mut next_fetch = (!chunks.is_empty()).then(|| prefetch(0));
+    let mut fetcher = Prefetcher::new(clients.raw.clone(), plan.read, selectors.clone(), chunks);
     // Hourly rollups wait for up to HOURS_PER_WRITE hours: one series per rollup and batch,
     // its samples in time order (the receiver converts a series' labels once per batch).
     let mut hourly: HashMap<u128, (Arc<Naming>, Vec<Vec<Sample>>)> = HashMap::new();
@@ -155,16 +144,8 @@ async fn roll(
         }
         let window = chunk.window;
         let end_ms = window.end.timestamp_millis();
-        let fetched = match next_fetch.take() {
-            Some(handle) => handle
-                .await
-                .map_err(|e| JobError::fatal(anyhow::anyhow!("reading raw samples: {e}")))??,
-            None => Vec::new(),
-        };
-        if k + 1 < chunks.len() {
-            next_fetch = Some(prefetch(k + 1));
-        }
-        let contiguous = contiguous(k);
+        let fetched = fetcher.next().await?;
+        let contiguous = fetch::contiguous(chunks, k);
         let mut seen: HashSet<u128> = HashSet::new();
         for (index, series) in fetched.into_iter().enumerate() {
             let mut next: HashMap<u128, (i64, f64)> = HashMap::with_capacity(series.len());
@@ -263,45 +244,6 @@ async fn roll(
     }
     writes.finish(tally).await?;
     Ok(())
-}
-
-/// A rule's source selector, as PromQL and as remote read's matchers.
-struct Read {
-    text: String,
-    matchers: Vec<LabelMatcher>,
-}
-
-/// The raw samples of every rule's selector over `range` seconds before `window.end`: the
-/// samples `selector[range]` holds at `window.end` − 1 ms (Prometheus 2 includes both ends),
-/// by remote read or by that query.
-async fn fetch(
-    raw: RawClient,
-    path: ReadPath,
-    selectors: Arc<Vec<Read>>,
-    window: Window,
-    range: i64,
-) -> Result<Vec<Vec<RawSeries>>, JobError> {
-    let mut out = Vec::with_capacity(selectors.len());
-    let at = window.end - Duration::milliseconds(1);
-    for (index, selector) in selectors.iter().enumerate() {
-        let answer = match path {
-            ReadPath::RemoteRead => {
-                let end_ms = at.timestamp_millis();
-                raw.read(&selector.matchers, end_ms - range * 1000, end_ms).await
-            }
-            ReadPath::Query => raw.samples(&selector.text, range, at).await,
-        };
-        let series = answer.map_err(|e| {
-            JobError::from(e).context(format!(
-                "rules[{index}] ({}): reading {} → {}",
-                selector.text,
-                window.start.to_rfc3339(),
-                window.end.to_rfc3339()
-            ))
-        })?;
-        out.push(series);
-    }
-    Ok(out)
 }
 
 /// What a rule writes for one metric: its aggregates and their rollup names per tier.
