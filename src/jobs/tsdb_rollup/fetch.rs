@@ -26,11 +26,29 @@ const GROUP_SAMPLES: usize = 2_000_000;
 /// At most a day per read.
 const MAX_GROUP_HOURS: usize = 24;
 
-/// One hour's raw samples per rule.
-pub type Hour = Vec<Vec<RawSeries>>;
+/// The raw samples of a group of hours, per rule, read once; each hour takes its part of
+/// every series in place (no copies: memory is the group's samples, once).
+#[derive(Debug, Default)]
+pub struct Group {
+    /// Per hour of the group: the `[start, end]` ms span it needs.
+    spans: Vec<(i64, i64)>,
+    /// Per rule: the series, points in time order.
+    pub rules: Vec<Vec<RawSeries>>,
+}
+
+impl Group {
+    /// The points of `series` hour `hour` needs (empty: the series has none there, and a read
+    /// of that hour alone would not have listed it).
+    pub fn points<'s>(&self, hour: usize, series: &'s RawSeries) -> &'s [(i64, f64)] {
+        let (start, end) = self.spans[hour];
+        let from = series.points.partition_point(|p| p.0 < start);
+        let to = series.points.partition_point(|p| p.0 <= end);
+        &series.points[from..to.max(from)]
+    }
+}
 
 /// A group being read, and how many hours it covers.
-type Running = (AbortOnDropHandle<Result<Vec<Hour>, JobError>>, usize);
+type Running = (AbortOnDropHandle<Result<Vec<Group>, JobError>>, usize);
 
 /// What one hour needs: the samples `selector[range]` holds at `at` (its end − 1 ms;
 /// Prometheus 2 includes both ends), `range` reaching an hour further back when the previous
@@ -83,31 +101,29 @@ pub fn next_group_hours(path: ReadPath, samples: usize, hours: usize) -> usize {
     }
 }
 
-/// The part of a group's series one hour needs: points in `[start_ms, end_ms]`, series
-/// without any left out (as a read of that hour alone answers).
-pub fn slice(series: &[RawSeries], start_ms: i64, end_ms: i64) -> Vec<RawSeries> {
-    series
-        .iter()
-        .filter_map(|s| {
-            let from = s.points.partition_point(|p| p.0 < start_ms);
-            let to = s.points.partition_point(|p| p.0 <= end_ms);
-            (from < to).then(|| RawSeries {
-                labels: s.labels.clone(),
-                points: s.points[from..to].to_vec(),
-            })
-        })
-        .collect()
-}
-
-/// Reads the hours of `spans` for every rule.
+/// Reads the hours of `spans` for every rule: one remote read per rule for all of them, or
+/// one query per hour and rule (one group per hour).
 async fn fetch_group(
     raw: RawClient,
     path: ReadPath,
     selectors: Arc<Vec<Read>>,
     windows: Vec<Window>,
     spans: Vec<Span>,
-) -> Result<Vec<Hour>, JobError> {
-    let mut hours: Vec<Hour> = (0..spans.len()).map(|_| Vec::with_capacity(selectors.len())).collect();
+) -> Result<Vec<Group>, JobError> {
+    let bounds: Vec<(i64, i64)> = spans.iter().map(|s| (s.start_ms(), s.end_ms())).collect();
+    let mut groups: Vec<Group> = match path {
+        ReadPath::RemoteRead => vec![Group {
+            spans: bounds.clone(),
+            rules: Vec::new(),
+        }],
+        ReadPath::Query => bounds
+            .iter()
+            .map(|b| Group {
+                spans: vec![*b],
+                rules: Vec::new(),
+            })
+            .collect(),
+    };
     for (index, selector) in selectors.iter().enumerate() {
         let context = |e| {
             JobError::from(e).context(format!(
@@ -119,29 +135,23 @@ async fn fetch_group(
         };
         match path {
             ReadPath::RemoteRead => {
-                let start = spans.iter().map(Span::start_ms).min().unwrap_or_default();
-                let end = spans.iter().map(Span::end_ms).max().unwrap_or_default();
+                let start = bounds.iter().map(|b| b.0).min().unwrap_or_default();
+                let end = bounds.iter().map(|b| b.1).max().unwrap_or_default();
                 let series = raw.read(&selector.matchers, start, end).await.map_err(context)?;
-                if spans.len() == 1 {
-                    hours[0].push(series);
-                } else {
-                    for (hour, span) in hours.iter_mut().zip(&spans) {
-                        hour.push(slice(&series, span.start_ms(), span.end_ms()));
-                    }
-                }
+                groups[0].rules.push(series);
             }
             ReadPath::Query => {
-                for (hour, span) in hours.iter_mut().zip(&spans) {
+                for (group, span) in groups.iter_mut().zip(&spans) {
                     let series = raw
                         .samples(&selector.text, span.range_seconds, span.at)
                         .await
                         .map_err(context)?;
-                    hour.push(series);
+                    group.rules.push(series);
                 }
             }
         }
     }
-    Ok(hours)
+    Ok(groups)
 }
 
 /// Hands out the plan's hours in order, the next group being read while the current one is
@@ -153,7 +163,9 @@ pub struct Prefetcher<'a> {
     chunks: &'a [Chunk],
     /// The next chunk not yet asked for.
     next: usize,
-    ready: VecDeque<Hour>,
+    /// Groups read, and the next hour of the first one.
+    ready: VecDeque<Group>,
+    hour: usize,
     running: Option<Running>,
 }
 
@@ -166,6 +178,7 @@ impl<'a> Prefetcher<'a> {
             chunks,
             next: 0,
             ready: VecDeque::new(),
+            hour: 0,
             running: None,
         };
         prefetcher.start(1);
@@ -185,20 +198,32 @@ impl<'a> Prefetcher<'a> {
         self.next += n;
     }
 
-    /// The next hour's samples per rule.
-    pub async fn next(&mut self) -> Result<Hour, JobError> {
+    /// The group holding the next hour, and that hour's index in it.
+    pub async fn next(&mut self) -> Result<(&Group, usize), JobError> {
+        if self.ready.front().is_some_and(|g| self.hour >= g.spans.len()) {
+            self.ready.pop_front();
+            self.hour = 0;
+        }
         if self.ready.is_empty() {
-            let Some((handle, n)) = self.running.take() else {
-                return Ok(Vec::new());
-            };
-            let hours = handle
+            let (handle, n) = self
+                .running
+                .take()
+                .ok_or_else(|| JobError::fatal(anyhow::anyhow!("internal: asked for an hour past the plan's last")))?;
+            let groups = handle
                 .await
                 .map_err(|e| JobError::fatal(anyhow::anyhow!("reading raw samples: {e}")))??;
-            let samples: usize = hours.iter().flatten().flatten().map(|s| s.points.len()).sum();
+            let samples: usize = groups
+                .iter()
+                .flat_map(|g| &g.rules)
+                .flatten()
+                .map(|s| s.points.len())
+                .sum();
             self.start(next_group_hours(self.path, samples, n));
-            self.ready.extend(hours);
+            self.ready.extend(groups);
         }
-        Ok(self.ready.pop_front().unwrap_or_default())
+        self.hour += 1;
+        let group = self.ready.front().expect("a group was just read");
+        Ok((group, self.hour - 1))
     }
 }
 
@@ -249,22 +274,18 @@ mod tests {
     }
 
     #[test]
-    fn slices_hold_what_a_read_of_that_span_alone_answers() {
-        let series = vec![
-            RawSeries {
-                labels: Labels::from([("__name__".into(), "a".into())]),
-                points: vec![(0, 1.0), (999, 2.0), (1000, 3.0), (1999, 4.0), (2000, 5.0)],
-            },
-            RawSeries {
-                labels: Labels::from([("__name__".into(), "b".into())]),
-                points: vec![(2500, 1.0)],
-            },
-        ];
-        let first = slice(&series, 1000, 1999);
-        assert_eq!(first.len(), 1, "b has nothing there");
-        assert_eq!(first[0].points, vec![(1000, 3.0), (1999, 4.0)]);
-        let second = slice(&series, 1999, 2999);
-        assert_eq!(second[0].points, vec![(1999, 4.0), (2000, 5.0)]);
-        assert_eq!(second[1].points, vec![(2500, 1.0)]);
+    fn each_hour_takes_its_span_of_the_groups_series() {
+        let series = RawSeries {
+            labels: Labels::from([("__name__".into(), "a".into())]),
+            points: vec![(0, 1.0), (999, 2.0), (1000, 3.0), (1999, 4.0), (2000, 5.0)],
+        };
+        let group = Group {
+            spans: vec![(1000, 1999), (1999, 2999), (3000, 3999)],
+            rules: vec![vec![series]],
+        };
+        let s = &group.rules[0][0];
+        assert_eq!(group.points(0, s), &[(1000, 3.0), (1999, 4.0)]);
+        assert_eq!(group.points(1, s), &[(1999, 4.0), (2000, 5.0)]);
+        assert!(group.points(2, s).is_empty());
     }
 }

@@ -16,7 +16,6 @@ use super::read_path;
 use super::rollup::{self, Acc};
 use super::settings::{Aggregate, Settings, Tier};
 use crate::clients::prometheus::Labels;
-use crate::clients::prometheus::raw::RawSeries;
 use crate::clients::remote_write::{LabelSet, RemoteWriteClient, Sample, TimeSeries, WriteRequest};
 use crate::jobs::{JobContext, JobError, Outcome};
 
@@ -144,18 +143,23 @@ async fn roll(
         }
         let window = chunk.window;
         let end_ms = window.end.timestamp_millis();
-        let fetched = fetcher.next().await?;
+        let (group, hour) = fetcher.next().await?;
         let contiguous = fetch::contiguous(chunks, k);
         let mut seen: HashSet<u128> = HashSet::new();
-        for (index, series) in fetched.into_iter().enumerate() {
+        for (index, series) in group.rules.iter().enumerate() {
             let mut next: HashMap<u128, (i64, f64)> = HashMap::with_capacity(series.len());
-            for RawSeries { labels, points } in series {
+            for raw in series {
+                let points = group.points(hour, raw);
+                if points.is_empty() {
+                    continue;
+                }
+                let labels = &raw.labels;
                 tally.raw_series += 1;
                 tally.raw_samples += points.len() as u64;
                 let Some(name) = labels.get("__name__") else {
                     continue;
                 };
-                let id = rollup::fingerprint(&labels);
+                let id = rollup::fingerprint(labels);
                 // A series two rules select is rolled up once, by the first.
                 if dedup && !seen.insert(id) {
                     continue;
@@ -165,7 +169,7 @@ async fn roll(
                 } else {
                     None
                 };
-                if let Some(acc) = rollup::accumulate(&points, &window, baseline) {
+                if let Some(acc) = rollup::accumulate(points, &window, baseline) {
                     let naming = match namings[index].get(name) {
                         Some(naming) => naming.clone(),
                         None => {
@@ -175,7 +179,7 @@ async fn roll(
                             naming
                         }
                     };
-                    label_sets.entry(id).or_insert_with(|| LabelSet::new(&labels));
+                    label_sets.entry(id).or_insert_with(|| LabelSet::new(labels));
                     if chunk.hour {
                         let (_, samples) = hourly
                             .entry(id)
@@ -195,7 +199,7 @@ async fn roll(
                             .or_insert((acc, naming));
                     }
                 }
-                if let Some(last) = rollup::last_before(&points, end_ms) {
+                if let Some(last) = rollup::last_before(points, end_ms) {
                     next.insert(id, last);
                 }
             }
