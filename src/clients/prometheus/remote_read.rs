@@ -256,6 +256,8 @@ impl SeriesBuilder {
                 series.points.dedup_by_key(|p| p.0);
             }
             if !series.points.is_empty() {
+                // Held for a group of hours: no growth slack.
+                series.points.shrink_to_fit();
                 self.done.push(series);
             }
         }

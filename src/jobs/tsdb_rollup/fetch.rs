@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tokio_util::task::AbortOnDropHandle;
+use tracing::debug;
 
 use super::plan::{self, Chunk, Window};
 use super::read_path::ReadPath;
@@ -22,7 +23,7 @@ pub struct Read {
 /// Samples of one group of hours held at once (about 16 bytes each, plus labels), which sets
 /// how many hours remote read asks for together; the fetched group and the one being rolled
 /// up are both in memory.
-const GROUP_SAMPLES: usize = 2_000_000;
+const GROUP_SAMPLES: usize = 1_000_000;
 /// At most a day per read.
 const MAX_GROUP_HOURS: usize = 24;
 
@@ -138,6 +139,14 @@ async fn fetch_group(
                 let start = bounds.iter().map(|b| b.0).min().unwrap_or_default();
                 let end = bounds.iter().map(|b| b.1).max().unwrap_or_default();
                 let series = raw.read(&selector.matchers, start, end).await.map_err(context)?;
+                debug!(
+                    message = "raw samples read",
+                    rule = index,
+                    start_ms = start,
+                    end_ms = end,
+                    series = series.len(),
+                    samples = series.iter().map(|s| s.points.len()).sum::<usize>()
+                );
                 groups[0].rules.push(series);
             }
             ReadPath::Query => {
@@ -266,8 +275,8 @@ mod tests {
     #[test]
     fn group_size_follows_the_samples_per_hour() {
         assert_eq!(next_group_hours(ReadPath::Query, 10, 1), 1);
-        // 10 000 series every 5 minutes: 120 000 samples an hour, 16 hours per read.
-        assert_eq!(next_group_hours(ReadPath::RemoteRead, 120_000, 1), 16);
+        // 10 000 series every 5 minutes: 120 000 samples an hour, 8 hours per read.
+        assert_eq!(next_group_hours(ReadPath::RemoteRead, 120_000, 1), 8);
         // Every 15 s: 2.4 M an hour, one hour per read.
         assert_eq!(next_group_hours(ReadPath::RemoteRead, 2_400_000, 1), 1);
         assert_eq!(next_group_hours(ReadPath::RemoteRead, 0, 1), 24);
