@@ -2,7 +2,7 @@
 //! (a drop is a reset: the new value is added), rate, and days merged from their hours.
 
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use super::plan::{BASELINE_SECONDS, Window};
 use super::settings::Aggregate;
@@ -103,16 +103,12 @@ pub fn accumulate(points: &[(i64, f64)], window: &Window, carried: Option<(i64, 
     Some(acc)
 }
 
-/// A 128-bit fingerprint of a label set (two SipHash passes with different prefixes): the key
-/// of a series in the run's maps, cheaper to hash and compare than its labels.
+/// A 128-bit fingerprint of a label set (two passes of foldhash's quality hash with different
+/// seeds; several times faster than SipHash): the key of a series in the run's maps, cheaper
+/// to hash and compare than its labels. Fixed seeds: the same labels, the same key.
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> u128 {
-    let half = |salt: u8| {
-        let mut hasher = DefaultHasher::new();
-        hasher.write_u8(salt);
-        labels.hash(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
+    let half = |seed: u64| foldhash::quality::FixedState::with_seed(seed).hash_one(labels);
+    (u128::from(half(0x616c_6d61_6e61_6331)) << 64) | u128::from(half(0x726f_6c6c_7570_3132))
 }
 
 /// The last non-NaN sample before `end` (the next hour's baseline).

@@ -1,10 +1,13 @@
 //! The run of the `tsdb-rollup` job: fetch each hour of raw samples once, roll it up (`rollup`),
 //! remote-write the hour's rollups then its watermark, and a day's after its last hour.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+// Keys are 128-bit fingerprints (or metric names): foldhash, not SipHash, in the per-sample
+// loop's maps.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use tokio_util::task::AbortOnDropHandle;
 use tracing::info;
