@@ -1,5 +1,7 @@
 //! Elasticsearch / OpenSearch client: only APIs both share (ES 7/8, OpenSearch 1/2).
 
+use std::collections::BTreeMap;
+
 use reqwest::Method;
 use serde::Deserialize;
 
@@ -181,7 +183,31 @@ pub struct Hit {
     pub source: Option<Box<serde_json::value::RawValue>>,
 }
 
+mod many;
+pub use self::many::{index_list, plain_name};
 pub use super::percent::path_segment;
+
+/// The smallest and largest value of a field, as the engine formats them.
+pub type MinMax = (Option<serde_json::Value>, Option<serde_json::Value>);
+
+fn min_max_aggs(field: &str) -> serde_json::Value {
+    serde_json::json!({"min": {"min": {"field": field}}, "max": {"max": {"field": field}}})
+}
+
+/// The `min` and `max` aggregations under `aggs`: `value_as_string` (dates) or `value`.
+fn min_max_in(aggs: &serde_json::Value) -> MinMax {
+    let pick = |name: &str| {
+        let agg = &aggs[name];
+        agg.get("value_as_string")
+            .cloned()
+            .or_else(|| agg.get("value").cloned())
+            .filter(|v| !v.is_null())
+    };
+    (pick("min"), pick("max"))
+}
+
+/// Flat settings of an index (`{"index.number_of_shards": "1", ...}`).
+pub type Settings = serde_json::Map<String, serde_json::Value>;
 
 /// The APIs below exist with the same shape in Elasticsearch 7/8 and OpenSearch 1/2. Known
 /// differences are handled where they matter: ES 8 rejects `include_type_name` (never sent),
@@ -210,53 +236,28 @@ impl SearchClient {
         self.http.json(request, &path).await
     }
 
-    /// Flat settings of one index (`{"index.number_of_shards": "1", ...}`).
-    pub async fn settings(&self, index: &str) -> Result<serde_json::Map<String, serde_json::Value>, HttpError> {
-        let path = format!("/{}/_settings?flat_settings=true", path_segment(index));
-        let value = self.json_value(Method::GET, &path, None).await?;
-        Ok(value
-            .get(index)
-            .and_then(|v| v.get("settings"))
-            .and_then(|v| v.as_object())
-            .cloned()
-            .unwrap_or_default())
-    }
-
     /// Flat settings of every index matching `prefix*` (one call for a whole plan).
-    pub async fn settings_all(
-        &self,
-        prefix: &str,
-    ) -> Result<std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>, HttpError> {
+    pub async fn settings_all(&self, prefix: &str) -> Result<BTreeMap<String, Settings>, HttpError> {
         let path = format!(
             "/{}*/_settings?flat_settings=true&expand_wildcards=all",
             path_segment(prefix)
         );
-        let value = self.json_value(Method::GET, &path, None).await?;
-        let mut out = std::collections::BTreeMap::new();
-        if let Some(map) = value.as_object() {
-            for (index, body) in map {
-                if let Some(settings) = body.get("settings").and_then(|v| v.as_object()) {
-                    out.insert(index.clone(), settings.clone());
-                }
+        self.settings_at(&path).await
+    }
+
+    async fn settings_at(&self, path: &str) -> Result<BTreeMap<String, Settings>, HttpError> {
+        let value = self.json_value(Method::GET, path, None).await?;
+        let mut out = BTreeMap::new();
+        for (index, body) in value.as_object().into_iter().flatten() {
+            if let Some(settings) = body.get("settings").and_then(|v| v.as_object()) {
+                out.insert(index.clone(), settings.clone());
             }
         }
         Ok(out)
     }
 
     pub async fn put_settings(&self, index: &str, settings: &serde_json::Value) -> Result<(), HttpError> {
-        let path = format!("/{}/_settings", path_segment(index));
-        self.json_value(Method::PUT, &path, Some(settings)).await.map(|_| ())
-    }
-
-    /// Mapping of one index (the `mappings` object, without the index name around it).
-    pub async fn mapping(&self, index: &str) -> Result<serde_json::Value, HttpError> {
-        let path = format!("/{}/_mapping", path_segment(index));
-        let value = self.json_value(Method::GET, &path, None).await?;
-        Ok(value
-            .get(index)
-            .and_then(|v| v.get("mappings"))
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({})))
+        self.put_settings_of(&[index.to_string()], settings).await
     }
 
     /// `POST /<index>/_forcemerge?max_num_segments=n` (waits for the merge to finish).
@@ -275,22 +276,11 @@ impl SearchClient {
 
     /// The smallest and largest value of `field` in `index` (min/max aggregations), each as
     /// the engine formats it (`value_as_string` for dates), `None` when the index has none.
-    pub async fn min_max(
-        &self,
-        index: &str,
-        field: &str,
-    ) -> Result<(Option<serde_json::Value>, Option<serde_json::Value>), HttpError> {
+    pub async fn min_max(&self, index: &str, field: &str) -> Result<MinMax, HttpError> {
         let path = format!("/{}/_search?allow_partial_search_results=false", path_segment(index));
-        let body = serde_json::json!({"size": 0, "aggs": {"min": {"min": {"field": field}}, "max": {"max": {"field": field}}}});
+        let body = serde_json::json!({"size": 0, "aggs": min_max_aggs(field)});
         let value = self.json_value(Method::POST, &path, Some(&body)).await?;
-        let pick = |name: &str| {
-            let agg = &value["aggregations"][name];
-            agg.get("value_as_string")
-                .cloned()
-                .or_else(|| agg.get("value").cloned())
-                .filter(|v| !v.is_null())
-        };
-        Ok((pick("min"), pick("max")))
+        Ok(min_max_in(&value["aggregations"]))
     }
 
     /// Exact document count (`_count`, no query); an error when a shard did not answer.
@@ -378,13 +368,14 @@ impl SearchClient {
     }
 
     /// Mappings of every index matching `prefix*`, by index (one call for a whole plan).
-    pub async fn mappings_all(
-        &self,
-        prefix: &str,
-    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, HttpError> {
-        let path = format!("/{}*/_mapping?expand_wildcards=all", path_segment(prefix));
-        let value = self.json_value(Method::GET, &path, None).await?;
-        let mut out = std::collections::BTreeMap::new();
+    pub async fn mappings_all(&self, prefix: &str) -> Result<BTreeMap<String, serde_json::Value>, HttpError> {
+        self.mappings_at(&format!("/{}*/_mapping?expand_wildcards=all", path_segment(prefix)))
+            .await
+    }
+
+    async fn mappings_at(&self, path: &str) -> Result<BTreeMap<String, serde_json::Value>, HttpError> {
+        let value = self.json_value(Method::GET, path, None).await?;
+        let mut out = BTreeMap::new();
         if let serde_json::Value::Object(map) = value {
             for (index, mut body) in map {
                 out.insert(index, body["mappings"].take());
@@ -406,11 +397,6 @@ impl SearchClient {
     pub async fn create_index(&self, index: &str, body: &serde_json::Value) -> Result<(), HttpError> {
         let path = format!("/{}", path_segment(index));
         self.json_value(Method::PUT, &path, Some(body)).await.map(|_| ())
-    }
-
-    pub async fn delete_index(&self, index: &str) -> Result<(), HttpError> {
-        let path = format!("/{}", path_segment(index));
-        self.json_value(Method::DELETE, &path, None).await.map(|_| ())
     }
 
     /// First page of a scroll sorted by `_doc` (the cheapest order), optionally one slice.

@@ -1,18 +1,22 @@
-//! The cold step: write block → record count, mapping, settings → export (`export.rs`) →
-//! manifest LAST → verify that the archive restores → re-read the index → only then delete it.
-//! Every failure before the delete leaves the index in the cluster.
+//! The cold step: write block (by group, `group.rs`) → count → export (`export.rs`) → manifest
+//! LAST → verify that the archive restores → re-read the index and only then delete it (by
+//! batch, `delete_queue.rs`). Every failure before the delete leaves the index in the cluster.
 
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
+use tokio::sync::{OnceCell, SemaphorePermit};
 use tracing::{info, warn};
 
 use super::checks::{self, IndexNow};
+use super::delete_queue::{DeleteQueue, Deleted};
 use super::export::{self, ExportedPart, hex};
+use super::folders::{Folder, Folders};
+use super::group::{Facts, Groups};
 use super::manifest::{self, Manifest, TimeRange};
 use super::ndjson::PartChecker;
 use super::{Settings, Verify};
 use crate::clients::s3::ArchiveStore;
-use crate::clients::search::SearchClient;
+use crate::clients::search::{ClusterInfo, SearchClient};
 use crate::jobs::{JobContext, JobError};
 
 #[derive(Debug, Default)]
@@ -23,30 +27,55 @@ pub struct ArchiveReport {
     pub resumed: bool,
 }
 
+/// What the archives of one run share: the clients, the write-block groups, the delete
+/// queue and the cluster's identity (read once).
+pub struct Shared<'a> {
+    pub search: &'a SearchClient,
+    pub store: &'a ArchiveStore,
+    pub groups: &'a Groups,
+    /// What each index's S3 folder held when the run's work started.
+    pub folders: Folders,
+    pub deletes: DeleteQueue,
+    pub cluster: OnceCell<ClusterInfo>,
+}
+
+impl<'a> Shared<'a> {
+    pub fn new(
+        search: &'a SearchClient,
+        store: &'a ArchiveStore,
+        (groups, folders): (&'a Groups, Folders),
+        deletes: DeleteQueue,
+    ) -> Self {
+        Self {
+            search,
+            store,
+            groups,
+            folders,
+            deletes,
+            cluster: OnceCell::new(),
+        }
+    }
+}
+
 fn fatal(message: String) -> JobError {
     JobError::fatal(anyhow::anyhow!(message))
 }
 
 /// Archives `index`, verifies the archive and deletes the index. Safe to rerun at any point.
+/// `slot` (the run's concurrency) is given back once the archive is verified, before the
+/// index waits for its delete.
 pub async fn archive_index(
     ctx: &JobContext,
     settings: &Settings,
-    search: &SearchClient,
-    store: &ArchiveStore,
+    shared: &Shared<'_>,
+    slot: Option<SemaphorePermit<'_>>,
     index: &str,
     date: NaiveDate,
 ) -> Result<ArchiveReport, JobError> {
-    let before = search.settings(index).await?;
-    let uuid = before
-        .get("index.uuid")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let was_blocked = before.get("index.blocks.write").and_then(|v| v.as_str()) == Some("true");
-    search
-        .put_settings(index, &serde_json::json!({"index.blocks.write": true}))
-        .await?;
-    let result = archive_blocked(ctx, settings, search, store, index, date, &uuid).await;
+    let search = shared.search;
+    let facts = shared.groups.claim(search, index).await?;
+    let was_blocked = facts.was_blocked;
+    let result = archive_blocked(ctx, settings, shared, slot, index, date, facts).await;
     if result.is_err() && !was_blocked && search.exists(index).await.unwrap_or(false) {
         // Leave the index as the run found it: writable again.
         if let Err(error) = search
@@ -59,22 +88,27 @@ pub async fn archive_index(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn archive_blocked(
     ctx: &JobContext,
     settings: &Settings,
-    search: &SearchClient,
-    store: &ArchiveStore,
+    shared: &Shared<'_>,
+    slot: Option<SemaphorePermit<'_>>,
     index: &str,
     date: NaiveDate,
-    uuid: &str,
+    facts: Facts,
 ) -> Result<ArchiveReport, JobError> {
-    // Fixed costs per index (refresh, count, manifest probe, folder cleanup, mappings,
-    // settings, time range), logged apart from the export so many small indices show them.
+    let (search, store) = (shared.search, shared.store);
+    // Fixed costs per index (count, manifest read or folder cleanup as listed at the start of
+    // the work, time range), logged apart from the export so many small indices show them; the
+    // group did the block, refresh, settings and mappings.
     let prepared = std::time::Instant::now();
-    search.refresh(index).await?;
     let count = search.count(index).await?;
-    if let Some(existing) = manifest::read(store, index).await? {
+    let folder = shared.folders.take(index);
+    let existing = match folder.manifest {
+        true => manifest::read(store, index).await?,
+        false => None,
+    };
+    if let Some(existing) = existing {
         info!(
             message = "archive already complete, verifying it before deleting the index",
             index
@@ -83,7 +117,7 @@ async fn archive_blocked(
         checks::may_delete(
             index,
             &IndexNow {
-                uuid: uuid.to_string(),
+                uuid: facts.uuid.clone(),
                 write_blocked: true,
                 count,
             },
@@ -92,16 +126,23 @@ async fn archive_blocked(
         )
         .map_err(fatal)?;
         verify_by_download(store, &existing, count).await?;
-        delete_checked(search, index, &existing).await?;
+        drop(slot);
+        let deleted = delete_checked(shared, index, &existing).await?;
+        log_deleted(index, count, 0, deleted);
         return Ok(ArchiveReport {
             docs: count,
             bytes: 0,
             resumed: true,
         });
     }
-    clean_folder(store, index).await?;
-    let mappings = search.mapping(index).await?;
-    let index_settings = search.settings(index).await?;
+    clean_folder(store, folder).await?;
+    let Facts {
+        uuid,
+        settings: index_settings,
+        mappings,
+        min_max,
+        ..
+    } = facts;
     if let Some(loss) = checks::source_loss(&mappings, &index_settings)
         && !settings.allow_rebuilt_source
     {
@@ -109,8 +150,19 @@ async fn archive_blocked(
             "{index}: {loss}; index kept (set allow_rebuilt_source = true to archive it anyway)"
         )));
     }
-    let time_range = time_range(search, index, &settings.timestamp_field).await;
-    let cluster = search.cluster().await.unwrap_or_default();
+    let time_range = match min_max {
+        Some((min, max)) => Some(TimeRange {
+            field: settings.timestamp_field.clone(),
+            min,
+            max,
+        }),
+        None => time_range(search, index, &settings.timestamp_field).await,
+    };
+    // Read once per run; a failed read is tried again by the next index.
+    let cluster = match shared.cluster.get_or_try_init(|| search.cluster()).await {
+        Ok(cluster) => cluster.clone(),
+        Err(_) => ClusterInfo::default(),
+    };
     let bar = crate::output::documents_bar(ctx.options.progress, index, count);
     let shards = index_settings
         .get("index.number_of_shards")
@@ -156,7 +208,7 @@ async fn archive_blocked(
         run_id: ctx.run_id.clone(),
         tool: format!("almanac {}", crate::VERSION),
         source_cluster: cluster.engine(),
-        index_uuid: Some(uuid.to_string()),
+        index_uuid: Some(uuid),
         cluster_uuid: Some(cluster.cluster_uuid.clone()),
         cluster_name: Some(cluster.cluster_name.clone()),
         job: Some(ctx.job.name.clone()),
@@ -185,15 +237,9 @@ async fn archive_blocked(
     if settings.verify == Verify::Download {
         verify_by_download(store, &manifest, count).await?;
     }
-    let started = std::time::Instant::now();
-    delete_checked(search, index, &manifest).await?;
-    info!(
-        message = "index archived and deleted",
-        index,
-        docs = count,
-        bytes,
-        delete_seconds = started.elapsed().as_secs_f64()
-    );
+    drop(slot);
+    let deleted = delete_checked(shared, index, &manifest).await?;
+    log_deleted(index, count, bytes, deleted);
     Ok(ArchiveReport {
         docs: count,
         bytes,
@@ -201,32 +247,40 @@ async fn archive_blocked(
     })
 }
 
-/// Re-reads the index right before deleting it; deletes only the index that was archived,
-/// unchanged since.
-async fn delete_checked(search: &SearchClient, index: &str, manifest: &Manifest) -> Result<(), JobError> {
-    let settings = search.settings(index).await?;
-    let get = |key: &str| settings.get(key).and_then(|v| v.as_str()).unwrap_or_default();
-    search.refresh(index).await?;
-    let now = IndexNow {
-        uuid: get("index.uuid").to_string(),
-        write_blocked: get("index.blocks.write") == "true",
-        count: search.count(index).await?,
-    };
-    checks::may_delete(index, &now, manifest.index_uuid.as_deref(), manifest.doc_count).map_err(fatal)?;
-    search.delete_index(index).await?;
-    Ok(())
+/// Queues the index for its delete: the queue re-reads it right before deleting it (same
+/// UUID as the manifest's, still write-blocked, same `_count`) and deletes only then.
+async fn delete_checked(shared: &Shared<'_>, index: &str, manifest: &Manifest) -> Result<Deleted, JobError> {
+    shared
+        .deletes
+        .delete(index, manifest.index_uuid.as_deref(), manifest.doc_count)
+        .await
+}
+
+/// `delete_seconds`: the index's share of its delete pass (re-read, DELETE, read back), so
+/// that summing it over indices gives the time spent deleting.
+fn log_deleted(index: &str, docs: u64, bytes: u64, deleted: Deleted) {
+    info!(
+        message = "index archived and deleted",
+        index,
+        docs,
+        bytes,
+        delete_seconds = deleted.share_seconds,
+        delete_wait_seconds = deleted.waited_seconds,
+        delete_batch = deleted.batch
+    );
 }
 
 /// Before a fresh export: aborts dangling multipart uploads and removes leftover parts of
-/// an earlier attempt (there is no manifest, so they belong to nothing).
-async fn clean_folder(store: &ArchiveStore, index: &str) -> Result<(), JobError> {
-    let folder = store.key(&format!("{index}/"));
-    for (key, upload_id) in store.dangling_uploads(&folder).await? {
+/// an earlier attempt (there is no manifest, so they belong to nothing), as the folder was
+/// listed under the lock when the run's work started. A manifest written since by anyone
+/// else still wins: ours is written only if none exists.
+async fn clean_folder(store: &ArchiveStore, folder: Folder) -> Result<(), JobError> {
+    for (key, upload_id) in folder.uploads {
         info!(message = "aborting a dangling multipart upload", key = %key);
         store.abort(&key, &upload_id).await?;
     }
-    for object in store.list(&folder).await? {
-        store.delete(&object.key).await?;
+    for key in folder.objects {
+        store.delete(&key).await?;
     }
     Ok(())
 }

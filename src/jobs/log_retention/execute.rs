@@ -2,16 +2,21 @@
 //! runs each index's step (warm, archive, transition, expire) under the run lock.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use super::archive::Shared;
+use super::folders::Folders;
+use super::group::Groups;
 use super::placement::WarmMethod;
 use super::plan::{self, ArchiveState, Inputs, Plan, Row, plan_warnings};
 use super::settings::Settings;
 use super::steps::{expire, transition, warm};
 use super::tiers::{Action, SkipReason};
-use super::{archive, lock, manifest};
+use super::{archive, delete_queue, lock, manifest};
 use crate::clients::s3::ArchiveStore;
 use crate::clients::search::SearchClient;
 use crate::jobs::{JobContext, JobError, Outcome, Status, connect};
@@ -87,6 +92,11 @@ async fn gather(
 
 /// The plan of a run: gather, decide, then ask the cluster why stuck indices do not move.
 pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobError> {
+    Ok(planned(ctx, settings).await?.0)
+}
+
+/// The plan, and the archive folders it was decided from.
+async fn planned(ctx: &JobContext, settings: &Settings) -> Result<(Plan, BTreeMap<String, ArchiveState>), JobError> {
     let (search, store) = clients(ctx, settings).await?;
     let inputs = gather(ctx, settings, &search, &store).await?;
     let mut plan = plan::build(settings, &inputs);
@@ -103,7 +113,7 @@ pub async fn plan(ctx: &JobContext, settings: &Settings) -> Result<Plan, JobErro
             note.push_str(&format!(": {why}"));
         }
     }
-    Ok(plan)
+    Ok((plan, inputs.archived))
 }
 
 pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Result<Outcome, JobError> {
@@ -127,7 +137,7 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
     let lock = lock::RunLock::acquire(&store, &ctx.job.name, &ctx.run_id).await?;
     // The plan was made before the lock: another run may have moved things meanwhile.
     let result = async {
-        let fresh = self::plan(ctx, settings).await?;
+        let (fresh, archived) = planned(ctx, settings).await?;
         (warnings, attention) = plan_warnings(&fresh);
         if destructive(&fresh.rows) {
             ctx.check_clock()?;
@@ -138,7 +148,7 @@ pub async fn execute(ctx: &JobContext, settings: &Settings, plan: Plan) -> Resul
             settings,
             (&search, &store, &lock),
             (fresh.warm_method, fresh.index_concurrency),
-            &work,
+            (&work, &archived),
             &mut warnings,
         )
         .await
@@ -167,29 +177,46 @@ async fn run_work(
     settings: &Settings,
     (search, store, lock): (&SearchClient, &ArchiveStore, &lock::RunLock),
     (method, concurrency): (WarmMethod, usize),
-    work: &[&Row],
+    (work, archived): (&[&Row], &BTreeMap<String, ArchiveState>),
     warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<String, u64>, JobError> {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut failures: Vec<(String, JobError)> = Vec::new();
-    let lifecycle_checked = std::sync::atomic::AtomicBool::new(false);
-    // Up to `concurrency` indices at once, oldest first; each step keeps its own guarantees
-    // (checks before its delete), and all run under the one lock.
-    let steps: Vec<_> = work
+    let lifecycle_checked = AtomicBool::new(false);
+    let to_archive: Vec<String> = work
         .iter()
-        .map(|row| {
-            Box::pin(index_step(
-                ctx,
-                settings,
-                (search, store, lock),
-                method,
-                row,
-                &lifecycle_checked,
-            ))
-        })
+        .filter(|r| matches!(r.action, Action::Archive { .. }))
+        .map(|r| r.index.clone())
         .collect();
-    let mut results = futures::stream::iter(steps).buffered(concurrency.max(1));
-    while let Some((index, result, step_counts, step_warnings)) = results.next().await {
+    let groups = Groups::new(&to_archive, &settings.timestamp_field);
+    // Listed under the lock before any export starts: leftovers only, none of this run's.
+    let folders = Folders::read(store, archived, &to_archive).await?;
+    let (deletes, requests) = delete_queue::channel();
+    // Up to `concurrency` indices at once (a slot each), oldest first; each step keeps its
+    // own guarantees (checks before its delete), and all run under the one lock. An archived
+    // index gives its slot back while it waits for the delete queue, served alongside.
+    // Transitions after a delete have slots of their own: a step's slot was given back.
+    let slots = (Semaphore::new(concurrency.max(1)), Semaphore::new(concurrency.max(1)));
+    let steps = async {
+        let shared = Shared::new(search, store, (&groups, folders), deletes);
+        let steps: Vec<_> = work
+            .iter()
+            .enumerate()
+            .map(|(position, row)| {
+                let step = index_step(ctx, settings, (&shared, lock, &slots), method, row, &lifecycle_checked);
+                Box::pin(numbered(position, step))
+            })
+            .collect();
+        let mut results: Vec<_> = futures::stream::iter(steps)
+            .buffer_unordered(work.len().max(1))
+            .collect()
+            .await;
+        results.sort_by_key(|(position, _)| *position);
+        results
+    };
+    let (results, ()) = futures::join!(steps, delete_queue::serve(requests, search, lock));
+    groups.release_unclaimed(search).await;
+    for (_, (index, result, step_counts, step_warnings)) in results {
         for (name, value) in step_counts {
             *counts.entry(name).or_default() += value;
         }
@@ -205,30 +232,40 @@ async fn run_work(
     Ok(counts)
 }
 
+async fn numbered<T>(position: usize, step: impl std::future::Future<Output = T>) -> (usize, T) {
+    (position, step.await)
+}
+
 /// What one index's step did: its index, result, counts and warnings.
 type StepResult<'a> = (&'a str, Result<(), JobError>, BTreeMap<String, u64>, Vec<String>);
 
-/// One index's step (warm, archive, transition or expire), timed in the logs.
+/// One index's step (warm, archive, transition or expire), timed in the logs, in a slot of
+/// the run's concurrency.
 async fn index_step<'a>(
     ctx: &JobContext,
     settings: &Settings,
-    (search, store, lock): (&SearchClient, &ArchiveStore, &lock::RunLock),
+    (shared, lock, (slots, after_delete)): (&Shared<'_>, &lock::RunLock, &(Semaphore, Semaphore)),
     method: WarmMethod,
     row: &'a Row,
-    lifecycle_checked: &std::sync::atomic::AtomicBool,
+    lifecycle_checked: &AtomicBool,
 ) -> StepResult<'a> {
     let mut step_counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut step_warnings = Vec::new();
     let index = row.index.as_str();
+    let Ok(slot) = slots.acquire().await else {
+        return (index, Err(JobError::Cancelled), step_counts, step_warnings);
+    };
     if ctx.cancel.is_cancelled() {
         return (index, Err(JobError::Cancelled), step_counts, step_warnings);
     }
     if let Err(error) = lock.check() {
         return (index, Err(error), step_counts, step_warnings);
     }
+    let (search, store) = (shared.search, shared.store);
     info!(message = "index step", index, action = row.action.describe());
     let started = std::time::Instant::now();
-    let mut checked = lifecycle_checked.load(std::sync::atomic::Ordering::Relaxed);
+    let mut checked = lifecycle_checked.load(Ordering::Relaxed);
+    let mut slot = Some(slot);
     let result: Result<(), JobError> = async {
         match row.action {
             Action::Warm => {
@@ -236,11 +273,12 @@ async fn index_step<'a>(
                 *step_counts.entry("indices_warmed".into()).or_default() += 1;
             }
             Action::Archive { then_transition } => {
-                let report = archive::archive_index(ctx, settings, search, store, index, row.date).await?;
+                let report = archive::archive_index(ctx, settings, shared, slot.take(), index, row.date).await?;
                 *step_counts.entry("indices_archived".into()).or_default() += 1;
                 *step_counts.entry("documents_archived".into()).or_default() += report.docs;
                 *step_counts.entry("bytes_uploaded".into()).or_default() += report.bytes;
                 if then_transition {
+                    let _slot = after_delete.acquire().await.map_err(|_| JobError::Cancelled)?;
                     transition(settings, store, index, &mut checked, &mut step_warnings).await?;
                     *step_counts.entry("archives_transitioned".into()).or_default() += 1;
                 }
@@ -258,8 +296,9 @@ async fn index_step<'a>(
         Ok(())
     }
     .await;
+    drop(slot);
     if checked {
-        lifecycle_checked.store(true, std::sync::atomic::Ordering::Relaxed);
+        lifecycle_checked.store(true, Ordering::Relaxed);
     }
     info!(
         message = "index step done",

@@ -3,9 +3,13 @@
 //! archive, manifest, lock and restore have their own files.
 
 pub mod archive;
+mod batch;
 pub mod checks;
+pub mod delete_queue;
 pub mod execute;
 pub mod export;
+pub mod folders;
+pub mod group;
 pub mod lock;
 pub mod manifest;
 pub mod ndjson;
