@@ -5,22 +5,9 @@
 mod log_retention_common;
 mod support;
 
-use log_retention_common::{Os, S3, jobs_toml, unique};
+use log_retention_common::{Os, S3, call, jobs_toml, unique};
 use serde_json::{Value, json};
 use support::{Workspace, harness_env};
-
-fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
-    let client = reqwest::blocking::Client::new();
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
-    let status = response.status();
-    let value: Value = response.json().unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {value}");
-    value
-}
 
 /// Appends `n` documents to the stream (`create` is the only op a data stream takes).
 fn append(url: &str, stream: &str, n: usize, generation: usize) -> Vec<Value> {

@@ -14,7 +14,9 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use log_retention_common::{Engine, Os, S3, docs_diff, engines, jobs_toml, log_docs, part_lines, run_matrix, unique};
+use log_retention_common::{
+    Engine, Os, S3, call, docs_diff, engines, jobs_toml, log_docs, part_lines, run_matrix, unique,
+};
 use serde_json::{Value, json};
 use support::{Workspace, harness_env};
 
@@ -127,19 +129,6 @@ fn index_deletes(proxy: &Proxy) -> Vec<Vec<String>> {
         .filter(|p| !p.starts_with("/_search"))
         .map(|p| names_in(p))
         .collect()
-}
-
-fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
-    let client = reqwest::blocking::Client::new();
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
-    let status = response.status();
-    let value: Value = response.json().unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {value}");
-    value
 }
 
 /// 12 indices of the run (dates 2026.09.01..12), each with its own number of documents.

@@ -65,6 +65,23 @@ fn history(p: &str, end: i64) -> String {
 /// A series to write: labels, then (ms, value) points.
 type Points = (BTreeMap<String, String>, Vec<(i64, f64)>);
 
+/// A private Prometheus (out-of-order window 10 d) backfilled with `history`, started with one
+/// more setting; keep the directory while it runs.
+fn seeded(p: &str, history_end: i64, setting: (&str, &str)) -> (PrivateServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.om");
+    std::fs::write(&seed, history(p, history_end)).unwrap();
+    let server = PrivateServer::start(
+        "prometheus",
+        &[
+            ("ALMANAC_SEED_OPENMETRICS", seed.to_str().unwrap()),
+            ("ALMANAC_PROMETHEUS_OOO_WINDOW", "10d"),
+            setting,
+        ],
+    );
+    (server, dir)
+}
+
 /// Writes `series` by remote write.
 fn write(url: &str, series: Vec<Points>) {
     let http = HttpClient::build(
@@ -119,18 +136,8 @@ fn remote_read_answers_exactly_what_the_query_api_answers() {
     let p = format!("rr_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let now = now_s();
     let history_end = (now - 3 * 86_400) / 3600 * 3600;
-    let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed.om");
-    std::fs::write(&seed, history(&p, history_end)).unwrap();
     // Small frames: series are split across frames and frames across reads.
-    let server = PrivateServer::start(
-        "prometheus",
-        &[
-            ("ALMANAC_SEED_OPENMETRICS", seed.to_str().unwrap()),
-            ("ALMANAC_PROMETHEUS_OOO_WINDOW", "10d"),
-            ("ALMANAC_PROMETHEUS_READ_FRAME_BYTES", "512"),
-        ],
-    );
+    let (server, _dir) = seeded(&p, history_end, ("ALMANAC_PROMETHEUS_READ_FRAME_BYTES", "512"));
     let url = server.get("ALMANAC_TEST_PROMETHEUS_URL").to_string();
 
     // The head: the last 3 hours at 15 s, with a stale marker and a NaN, written newest half
@@ -235,17 +242,7 @@ type = "gauge"
 fn auto_reads_through_the_query_api_from_a_source_with_external_labels() {
     let p = format!("rr_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let history_end = (now_s() - 3 * 86_400) / 3600 * 3600;
-    let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed.om");
-    std::fs::write(&seed, history(&p, history_end)).unwrap();
-    let server = PrivateServer::start(
-        "prometheus",
-        &[
-            ("ALMANAC_SEED_OPENMETRICS", seed.to_str().unwrap()),
-            ("ALMANAC_PROMETHEUS_OOO_WINDOW", "10d"),
-            ("ALMANAC_PROMETHEUS_EXTERNAL_LABELS", "cluster: test"),
-        ],
-    );
+    let (server, _dir) = seeded(&p, history_end, ("ALMANAC_PROMETHEUS_EXTERNAL_LABELS", "cluster: test"));
     let url = server.get("ALMANAC_TEST_PROMETHEUS_URL").to_string();
 
     // What the test guards against: remote read adds the external label to every series.

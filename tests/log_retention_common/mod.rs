@@ -80,6 +80,20 @@ impl fmt::Display for Engine {
 /// The engines selected by `ALMANAC_TEST_SEARCH_ENGINES` (comma list of service names:
 /// `opensearch,elasticsearch,elasticsearch7`; unset or empty: all three). An unknown name is a
 /// failure, not a silent skip.
+/// A JSON call to the search node that must succeed; its answer (or null).
+pub fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status();
+    let value: Value = response.json().unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {value}");
+    value
+}
+
 pub fn engines() -> Vec<Engine> {
     let list = std::env::var("ALMANAC_TEST_SEARCH_ENGINES").unwrap_or_default();
     if list.trim().is_empty() {
