@@ -10,7 +10,6 @@ mod log_retention_common;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,98 +17,11 @@ use log_retention_common::{
     Engine, Os, S3, call, docs_diff, engines, jobs_toml, log_docs, part_lines, run_matrix, unique,
 };
 use serde_json::{Value, json};
+use support::proxy::{Hook, Proxy};
 use support::{Workspace, harness_env};
 
 const NOW: &str = "2026-11-25T06:00:00Z";
 const RUN: &[&str] = &["run", "logs", "--now", NOW, "--allow-clock-skew"];
-
-/// Called with (method, path) before a request goes on to the search node.
-type Hook = Arc<dyn Fn(&str, &str) + Send + Sync>;
-
-/// A proxy in front of a search node that records every request (method, path) and lets a
-/// hook act before one goes on. Runs until the test ends.
-struct Proxy {
-    url: String,
-    seen: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Proxy {
-    fn start(upstream: &str, hook: Hook) -> Self {
-        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
-                    continue;
-                };
-                let (mut to_client, mut from_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut from_server, &mut to_client);
-                });
-                let (hook, log) = (hook.clone(), log.clone());
-                std::thread::spawn(move || forward(BufReader::new(client), server, &*hook, &log));
-            }
-        });
-        Self { url, seen }
-    }
-
-    fn requests(&self, method: &str) -> Vec<String> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .filter(|(m, _)| m == method)
-            .map(|(_, p)| p.clone())
-            .collect()
-    }
-}
-
-/// Forwards the requests of one connection (bodies by Content-Length), hook first.
-fn forward(
-    mut reader: BufReader<std::net::TcpStream>,
-    mut server: std::net::TcpStream,
-    hook: &(dyn Fn(&str, &str) + Send + Sync),
-    log: &Mutex<Vec<(String, String)>>,
-) {
-    loop {
-        let mut head = Vec::new();
-        let mut length = 0usize;
-        let mut first = String::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(value) = lower.strip_prefix("content-length:") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            assert!(
-                !lower.starts_with("transfer-encoding:"),
-                "the proxy forwards Content-Length bodies only"
-            );
-            if first.is_empty() {
-                first = line.trim().to_string();
-            }
-            head.extend_from_slice(line.as_bytes());
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let mut parts = first.split(' ');
-        let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-        hook(method, path);
-        log.lock().unwrap().push((method.to_string(), path.to_string()));
-        if server.write_all(&head).is_err() || server.write_all(&body).is_err() {
-            return;
-        }
-    }
-}
 
 /// The index names of a multi-index path (`/a,b,c/_settings?...` → a, b, c).
 fn names_in(path: &str) -> Vec<String> {
@@ -214,7 +126,7 @@ fn many_case(engine: Engine) {
             std::thread::sleep(Duration::from_secs(3));
         }
     });
-    let proxy = Proxy::start(&os.url, hook);
+    let proxy = Proxy::start(&os.url, hook, None);
     let run = workspace(&proxy, &bucket, &tag).almanac(RUN, &[]);
     run.expect_code(0);
     for (index, docs) in &indices {
@@ -321,7 +233,7 @@ fn changed_case(engine: Engine) {
             }
         })
     };
-    let proxy = Proxy::start(&os.url, hook);
+    let proxy = Proxy::start(&os.url, hook, None);
     let run = workspace(&proxy, &bucket, &tag).almanac(RUN, &[]);
     run.expect_code(1);
     let text = format!("{}{}", run.stdout(), run.stderr());

@@ -6,10 +6,12 @@ mod log_retention_common;
 mod support;
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log_retention_common::{Os, S3, jobs_toml, log_docs, unique};
 use serde_json::{Value, json};
+use support::proxy::Proxy;
 use support::{PrivateServer, Workspace, harness_env};
 
 const NOW: &str = "2026-11-25T06:00:00Z";
@@ -542,56 +544,10 @@ fn restore_resends_documents_refused_with_429_and_validates_its_target() {
     assert_eq!(busy_os.all_docs(&index), docs, "every document restored");
 }
 
-/// A TCP proxy in front of the S3 server that drops every `If-None-Match` request header, as
-/// an S3-compatible server that ignores it would. Returns its URL; runs until the test ends.
+/// A proxy in front of the S3 server that drops every `If-None-Match` request header, as an
+/// S3-compatible server that ignores it would. Runs until the test ends.
 fn s3_ignoring_if_none_match(upstream: &str) -> String {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
-                continue;
-            };
-            let (mut to_client, mut from_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_server, &mut to_client);
-            });
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(client);
-                let mut server = server;
-                loop {
-                    let mut head = Vec::new();
-                    let mut length = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(value) = lower.strip_prefix("content-length:") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                        if !lower.starts_with("if-none-match:") {
-                            head.extend_from_slice(line.as_bytes());
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() || server.write_all(&head).is_err() {
-                        return;
-                    }
-                    if server.write_all(&body).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
+    Proxy::start(upstream, Arc::new(|_, _| {}), Some("if-none-match")).url
 }
 
 #[test]

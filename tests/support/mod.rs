@@ -2,6 +2,8 @@
 //! temporary directory, and reach the real servers the harness started (scripts/harness).
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
