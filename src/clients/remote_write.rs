@@ -218,9 +218,10 @@ impl RemoteWriteClient {
     }
 }
 
-/// Protobuf encoding, then snappy's raw block format (not the framed one), as the protocol asks.
-pub fn encode(request: &WriteRequest) -> Vec<u8> {
-    let bytes = prost::Message::encode_to_vec(request);
+/// Protobuf encoding, then snappy's raw block format (not the framed one), as remote write
+/// and remote read ask.
+pub fn encode(request: &impl prost::Message) -> Vec<u8> {
+    let bytes = request.encode_to_vec();
     snap::raw::Encoder::new()
         .compress_vec(&bytes)
         .expect("snappy compresses any input below 4 GiB")

@@ -105,9 +105,7 @@ impl RawClient {
             }],
             accepted_response_types: vec![STREAMED_XOR_CHUNKS],
         };
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&prost::Message::encode_to_vec(&request))
-            .expect("snappy compresses any input below 4 GiB");
+        let body = crate::clients::remote_write::encode(&request);
         let builder = http
             .request(Method::POST, PATH)
             .header(reqwest::header::CONTENT_ENCODING, "snappy")
